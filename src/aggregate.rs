@@ -1,0 +1,346 @@
+//! Sessions in, [`Summary`] out: the pure heart of the exporter.
+//!
+//! No I/O and no prometheus types here, so every rule of the contract is unit-tested directly:
+//! one `now` per poll; created in `(now-w, now]`, expiring in `(now, now+w]`, expired in
+//! `(now-w, now]`; statuses outside the enum counted as unknown; top-k ties broken by ascending
+//! user ID; duplicates (the same `sessionID` on two pages) counted once.
+//!
+//! Memory grows with the number of users holding active sessions (one map entry each) plus one
+//! 8-byte hash per distinct session seen, for deduplication; no session is kept whole.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::time::Duration;
+
+use crate::corbado::{SessionRef, Status};
+
+/// Everything the session gauges show, for one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Sessions per documented status, indexed by [`Status::index`].
+    pub by_status: [u64; 5],
+    /// Sessions whose status is outside the documented enum.
+    pub unknown_status: u64,
+    /// Per window (in `Config::windows` order): sessions created in `(now-w, now]`.
+    pub created_in_window: Vec<u64>,
+    /// Per window: active sessions expiring in `(now, now+w]`.
+    pub expiring_in_window: Vec<u64>,
+    /// Per window: expired sessions whose expiry lies in `(now-w, now]`.
+    pub expired_in_window: Vec<u64>,
+    pub users_with_active_sessions: u64,
+    /// The most active sessions one user holds (0 when nobody holds any).
+    pub user_active_sessions_max: u64,
+    /// The top-k users by active sessions, most first, ties by ascending user ID.
+    pub top_users: Vec<UserCount>,
+}
+
+impl Summary {
+    pub fn count(&self, status: Status) -> u64 {
+        self.by_status[status.index()]
+    }
+
+    /// All sessions, known statuses and unknown.
+    pub fn total(&self) -> u64 {
+        self.by_status.iter().sum::<u64>() + self.unknown_status
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserCount {
+    pub user_id: String,
+    pub active_sessions: u64,
+}
+
+/// What the aggregator needs of one session, decoded from a page without keeping the page.
+///
+/// The session ID is kept only as a 64-bit hash (for deduplication), and the user ID only for
+/// active sessions: a scan touches every session the project ever had, and these few bytes are
+/// all that must survive the page they came on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionFacts {
+    pub id_hash: u64,
+    pub status: Option<Status>,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    /// The user ID, present for active sessions only.
+    pub active_user: Option<Box<str>>,
+}
+
+impl SessionFacts {
+    pub fn from_wire(session: &SessionRef<'_>) -> Self {
+        let status = Status::parse(&session.status);
+        SessionFacts {
+            id_hash: hash_id(&session.session_id),
+            status,
+            created_ms: session.created_ms,
+            expires_ms: session.expires_ms,
+            active_user: (status == Some(Status::Active)).then(|| session.user_id.as_ref().into()),
+        }
+    }
+}
+
+/// A 64-bit hash of a session ID. With a million distinct IDs the chance that any two collide
+/// (and one is wrongly dropped as a duplicate) is about 3 in 100 million per poll.
+pub fn hash_id(id: &str) -> u64 {
+    // SipHash with fixed keys: deterministic across runs, and well mixed even for IDs that
+    // differ in one character.
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A `Hasher` that passes an already-hashed `u64` through; hashing it again would be waste.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in so the type stays a correct Hasher.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type SeenSet = HashSet<u64, BuildHasherDefault<PassThrough>>;
+
+/// Folds sessions into a [`Summary`] one at a time.
+pub struct Aggregator {
+    now_ms: i64,
+    windows_ms: Vec<i64>,
+    top_k: usize,
+    seen: SeenSet,
+    duplicates: u64,
+    summary: Summary,
+    active_per_user: HashMap<Box<str>, u64>,
+}
+
+impl Aggregator {
+    /// `now_ms` is the poll's single instant; `windows` in the order the metrics list them.
+    pub fn new(now_ms: i64, windows: &[Duration], top_k: usize) -> Self {
+        let n = windows.len();
+        Aggregator {
+            now_ms,
+            windows_ms: windows
+                .iter()
+                .map(|w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX))
+                .collect(),
+            top_k,
+            seen: SeenSet::default(),
+            duplicates: 0,
+            summary: Summary {
+                created_in_window: vec![0; n],
+                expiring_in_window: vec![0; n],
+                expired_in_window: vec![0; n],
+                ..Summary::default()
+            },
+            active_per_user: HashMap::new(),
+        }
+    }
+
+    /// Counts one session; returns `false` (and counts nothing) for a session already seen.
+    pub fn observe(&mut self, session: SessionFacts) -> bool {
+        if !self.seen.insert(session.id_hash) {
+            self.duplicates += 1;
+            return false;
+        }
+        let now = self.now_ms;
+        match session.status {
+            Some(status) => self.summary.by_status[status.index()] += 1,
+            None => self.summary.unknown_status += 1,
+        }
+        for (i, &w) in self.windows_ms.iter().enumerate() {
+            let since = now.saturating_sub(w);
+            if session.created_ms > since && session.created_ms <= now {
+                self.summary.created_in_window[i] += 1;
+            }
+            match session.status {
+                Some(Status::Active)
+                    if session.expires_ms > now && session.expires_ms <= now.saturating_add(w) =>
+                {
+                    self.summary.expiring_in_window[i] += 1;
+                }
+                Some(Status::Expired)
+                    if session.expires_ms > since && session.expires_ms <= now =>
+                {
+                    self.summary.expired_in_window[i] += 1;
+                }
+                _ => {}
+            }
+        }
+        if let (Some(Status::Active), Some(user)) = (session.status, session.active_user) {
+            *self.active_per_user.entry(user).or_insert(0) += 1;
+        }
+        true
+    }
+
+    /// Sessions dropped as duplicates so far.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Distinct sessions counted so far.
+    pub fn distinct(&self) -> u64 {
+        self.seen.len() as u64
+    }
+
+    pub fn finish(mut self) -> Summary {
+        let mut users: Vec<(Box<str>, u64)> = self.active_per_user.into_iter().collect();
+        self.summary.users_with_active_sessions = users.len() as u64;
+        self.summary.user_active_sessions_max = users.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        let order =
+            |a: &(Box<str>, u64), b: &(Box<str>, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
+        let k = self.top_k.min(users.len());
+        if k > 0 && k < users.len() {
+            users.select_nth_unstable_by(k - 1, order);
+            users.truncate(k);
+        }
+        users.sort_unstable_by(order);
+        users.truncate(k);
+        self.summary.top_users = users
+            .into_iter()
+            .map(|(user_id, active_sessions)| UserCount {
+                user_id: user_id.into(),
+                active_sessions,
+            })
+            .collect();
+        self.summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_000_000_000_000;
+    const MIN: i64 = 60_000;
+
+    fn session(id: &str, user: &str, status: &str, created: i64, expires: i64) -> SessionFacts {
+        let wire = SessionRef {
+            session_id: id.into(),
+            user_id: user.into(),
+            created_ms: created,
+            expires_ms: expires,
+            status: status.into(),
+        };
+        SessionFacts::from_wire(&wire)
+    }
+
+    fn windows() -> Vec<Duration> {
+        vec![Duration::from_secs(15 * 60), Duration::from_secs(3600)]
+    }
+
+    #[test]
+    fn counts_every_status_and_unknown_ones() {
+        let mut agg = Aggregator::new(NOW, &windows(), 10);
+        for (i, status) in [
+            "active",
+            "logged_out",
+            "expired",
+            "inactivity_reached",
+            "revoked",
+            "revoked",
+            "frozen",
+            "",
+        ]
+        .iter()
+        .enumerate()
+        {
+            agg.observe(session(&format!("s{i}"), "u", status, 0, 0));
+        }
+        let summary = agg.finish();
+        assert_eq!(summary.by_status, [1, 1, 1, 1, 2]);
+        assert_eq!(summary.unknown_status, 2);
+        assert_eq!(summary.total(), 8);
+    }
+
+    #[test]
+    fn window_edges_follow_the_contract() {
+        let mut agg = Aggregator::new(NOW, &windows(), 10);
+        // created: (now-15m, now] is in; now-15m itself is out; after now is out.
+        agg.observe(session("c1", "u", "revoked", NOW - 15 * MIN, 0));
+        agg.observe(session("c2", "u", "revoked", NOW - 15 * MIN + 1, 0));
+        agg.observe(session("c3", "u", "revoked", NOW, 0));
+        agg.observe(session("c4", "u", "revoked", NOW + 1, 0));
+        // expiring: (now, now+w] for active only.
+        agg.observe(session("e1", "u", "active", 0, NOW));
+        agg.observe(session("e2", "u", "active", 0, NOW + 1));
+        agg.observe(session("e3", "u", "active", 0, NOW + 15 * MIN));
+        agg.observe(session("e4", "u", "active", 0, NOW + 15 * MIN + 1));
+        agg.observe(session("e5", "u", "logged_out", 0, NOW + 1));
+        // expired: (now-w, now] for expired only.
+        agg.observe(session("x1", "u", "expired", 0, NOW));
+        agg.observe(session("x2", "u", "expired", 0, NOW - 15 * MIN));
+        agg.observe(session("x3", "u", "expired", 0, NOW - 60 * MIN + 1));
+        agg.observe(session("x4", "u", "revoked", 0, NOW));
+        let summary = agg.finish();
+        assert_eq!(summary.created_in_window, vec![2, 3]);
+        assert_eq!(summary.expiring_in_window, vec![2, 3]);
+        assert_eq!(summary.expired_in_window, vec![1, 3]);
+    }
+
+    #[test]
+    fn duplicates_are_counted_once() {
+        let mut agg = Aggregator::new(NOW, &windows(), 10);
+        assert!(agg.observe(session("s1", "u1", "active", NOW, NOW + 1)));
+        assert!(!agg.observe(session("s1", "u1", "active", NOW, NOW + 1)));
+        assert_eq!(agg.duplicates(), 1);
+        assert_eq!(agg.distinct(), 1);
+        let summary = agg.finish();
+        assert_eq!(summary.count(Status::Active), 1);
+        assert_eq!(summary.created_in_window, vec![1, 1]);
+        assert_eq!(summary.user_active_sessions_max, 1);
+    }
+
+    #[test]
+    fn top_k_orders_by_count_then_user_id_and_ignores_inactive_sessions() {
+        let mut agg = Aggregator::new(NOW, &windows(), 3);
+        let mut n = 0;
+        let mut add = |agg: &mut Aggregator, user: &str, status: &str, count: usize| {
+            for _ in 0..count {
+                n += 1;
+                agg.observe(session(&format!("s{n}"), user, status, 0, 0));
+            }
+        };
+        add(&mut agg, "usr-b", "active", 3);
+        add(&mut agg, "usr-a", "active", 3);
+        add(&mut agg, "usr-c", "active", 5);
+        add(&mut agg, "usr-d", "active", 1);
+        add(&mut agg, "usr-e", "revoked", 9);
+        let summary = agg.finish();
+        assert_eq!(summary.users_with_active_sessions, 4);
+        assert_eq!(summary.user_active_sessions_max, 5);
+        let top: Vec<(&str, u64)> = summary
+            .top_users
+            .iter()
+            .map(|u| (u.user_id.as_str(), u.active_sessions))
+            .collect();
+        assert_eq!(top, vec![("usr-c", 5), ("usr-a", 3), ("usr-b", 3)]);
+    }
+
+    #[test]
+    fn top_k_of_zero_exports_no_users_but_still_counts_them() {
+        let mut agg = Aggregator::new(NOW, &windows(), 0);
+        agg.observe(session("s1", "u1", "active", 0, 0));
+        let summary = agg.finish();
+        assert!(summary.top_users.is_empty());
+        assert_eq!(summary.users_with_active_sessions, 1);
+        assert_eq!(summary.user_active_sessions_max, 1);
+    }
+
+    #[test]
+    fn an_empty_project_is_all_zeros() {
+        let summary = Aggregator::new(NOW, &windows(), 10).finish();
+        assert_eq!(summary.total(), 0);
+        assert_eq!(summary.created_in_window, vec![0, 0]);
+        assert_eq!(summary.user_active_sessions_max, 0);
+        assert!(summary.top_users.is_empty());
+    }
+}

@@ -1,0 +1,211 @@
+//! The HTTP face of the simulator: request parsing, authentication and error bodies.
+//!
+//! Parsing is strict where the OpenAPI page is specific (integers, `pageSize` at most 100, the
+//! `field:op:value` filter form, `yyyy-MM-ddTHH:mm:ss` times) and lenient where it is silent
+//! (unknown query parameters are ignored), which is how the real API is assumed to behave.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::Engine as _;
+
+use super::Simulator;
+use crate::corbado::model::{ErrorBody, ErrorDetail, RequestData, ValidationError};
+use crate::corbado::query::{Filter, Sort};
+
+/// The largest `pageSize` the simulator accepts, as the real API is known to.
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+pub fn router(sim: Arc<Simulator>) -> Router {
+    Router::new()
+        .route("/sessions", get(list_sessions))
+        .route("/v2/sessions", get(list_sessions))
+        .with_state(sim)
+}
+
+struct ListQuery {
+    page: u64,
+    page_size: u64,
+    sort: Option<Sort>,
+    filters: Vec<Filter>,
+}
+
+async fn list_sessions(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let started = Instant::now();
+    sim.requests.fetch_add(1, Ordering::Relaxed);
+    let request_id = format!(
+        "req-{}",
+        sim.next_request_id.fetch_add(1, Ordering::Relaxed)
+    );
+    let error =
+        |status: StatusCode, kind: &str, details: &str, validation: Vec<ValidationError>| {
+            error_response(status, &request_id, started, kind, details, validation)
+        };
+
+    if !authorized(&sim, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "login_error",
+            "the project ID or API secret is not valid",
+            Vec::new(),
+        );
+    }
+    let mut query = match parse_query(query.as_deref().unwrap_or("")) {
+        Ok(query) => query,
+        Err(validation) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                "the request is not valid",
+                validation,
+            )
+        }
+    };
+    let faults = sim.faults();
+    if faults.ignore_filters {
+        query.filters.clear();
+    }
+
+    let population = sim.read();
+    let result = population.query(&query.filters, query.sort, query.page, query.page_size);
+    let mut body = String::with_capacity(64 + result.indexes.len() * 220);
+    body.push_str("{\"sessions\":[");
+    population.write_sessions_json(&result.indexes, &mut body);
+    drop(population);
+    let total_pages = result.total.div_ceil(query.page_size);
+    body.push_str(&format!(
+        "],\"paging\":{{\"page\":{},\"totalPages\":{},\"totalItems\":{}}}}}",
+        query.page, total_pages, result.total
+    ));
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn authorized(sim: &Simulator, headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(encoded) = value.strip_prefix("Basic ") else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let Ok(text) = String::from_utf8(decoded) else {
+        return false;
+    };
+    match text.split_once(':') {
+        Some((user, password)) => user == sim.project_id && password == sim.secret,
+        None => false,
+    }
+}
+
+fn parse_query(query: &str) -> Result<ListQuery, Vec<ValidationError>> {
+    let mut parsed = ListQuery {
+        page: 1,
+        page_size: 10,
+        sort: None,
+        filters: Vec::new(),
+    };
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, message: String| {
+        problems.push(ValidationError {
+            field: field.to_owned(),
+            message,
+        })
+    };
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "page" => match value.parse::<u64>() {
+                Ok(page) if page >= 1 => parsed.page = page,
+                _ => problem("page", format!("must be a positive integer, not {value:?}")),
+            },
+            "pageSize" => match value.parse::<u64>() {
+                Ok(size) if (1..=MAX_PAGE_SIZE).contains(&size) => parsed.page_size = size,
+                _ => problem(
+                    "pageSize",
+                    format!("must be an integer from 1 to {MAX_PAGE_SIZE}, not {value:?}"),
+                ),
+            },
+            "sort" => match value.parse::<Sort>() {
+                Ok(sort) => parsed.sort = Some(sort),
+                Err(e) => problem("sort", e),
+            },
+            "filter[]" => match value.parse::<Filter>() {
+                Ok(filter) => parsed.filters.push(filter),
+                Err(e) => problem("filter[]", e),
+            },
+            _ => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(problems)
+    }
+}
+
+fn error_response(
+    status: StatusCode,
+    request_id: &str,
+    started: Instant,
+    kind: &str,
+    details: &str,
+    validation: Vec<ValidationError>,
+) -> Response {
+    let body = ErrorBody {
+        http_status_code: i64::from(status.as_u16()),
+        message: status.canonical_reason().unwrap_or("Error").to_owned(),
+        request_data: RequestData {
+            request_id: request_id.to_owned(),
+            link: None,
+        },
+        runtime: started.elapsed().as_secs_f64(),
+        error: ErrorDetail {
+            kind: kind.to_owned(),
+            details: Some(details.to_owned()),
+            validation,
+        },
+    };
+    let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
+    (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse_with_defaults_and_repeated_filters() {
+        let q = parse_query(
+            "page=2&pageSize=50&sort=created%3Aasc&filter%5B%5D=status%3Aeq%3Aactive&filter[]=created:gt:2026-11-25T17:00:00&other=1",
+        )
+        .expect("valid");
+        assert_eq!((q.page, q.page_size), (2, 50));
+        assert_eq!(q.sort, Some(Sort::CREATED_ASC));
+        assert_eq!(q.filters.len(), 2);
+        let d = parse_query("").expect("valid");
+        assert_eq!((d.page, d.page_size, d.filters.len()), (1, 10, 0));
+    }
+
+    #[test]
+    fn bad_queries_name_each_bad_field() {
+        let problems = parse_query("page=0&pageSize=101&filter[]=created:gt:yesterday&sort=x")
+            .err()
+            .expect("invalid");
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["page", "pageSize", "filter[]", "sort"]);
+    }
+}
