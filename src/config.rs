@@ -395,7 +395,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
-fn parse_windows(text: &str) -> Result<Windows, String> {
+pub fn parse_windows(text: &str) -> Result<Windows, String> {
     let mut windows: Vec<Window> = Vec::new();
     for part in text.split(',').map(str::trim) {
         if part.is_empty() {

@@ -1,0 +1,299 @@
+//! The binary as users run it: exit codes and messages for bad flags, the secret's absence from
+//! everything the process prints or serves, and graceful shutdown.
+
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use crate::helpers::{eventually, spawn_sim, PROJECT, SECRET};
+
+const BIN: &str = env!("CARGO_BIN_EXE_corbado-exporter");
+
+/// The exporter binary with a clean environment: no CORBADO_* from the developer's shell.
+fn exporter(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CORBADO_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn fails_with(args: &[&str], envs: &[(&str, &str)], first_line_has: &[&str]) {
+    let output = exporter(args)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    let first = stderr.lines().next().unwrap_or("");
+    for needle in first_line_has {
+        assert!(
+            first.contains(needle),
+            "{args:?}: first line {first:?} lacks {needle:?}"
+        );
+    }
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_flag() {
+    fails_with(
+        &["--demo", "--poll.interval", "0s"],
+        &[],
+        &["--poll.interval", "greater than zero"],
+    );
+    fails_with(
+        &["--demo", "--poll.strategy", "guess"],
+        &[],
+        &["--poll.strategy"],
+    );
+    fails_with(
+        &["--demo", "--sessions.windows", "15m,1500ms"],
+        &[],
+        &["--sessions.windows", "whole seconds"],
+    );
+    fails_with(
+        &["--demo", "--corbado.timeout", "fast"],
+        &[],
+        &["--corbado.timeout"],
+    );
+    fails_with(
+        &["--demo", "--web.listen-address", "nowhere"],
+        &[],
+        &["--web.listen-address"],
+    );
+    fails_with(
+        &["--demo", "--corbado.concurrency", "0"],
+        &[],
+        &["--corbado.concurrency"],
+    );
+    fails_with(
+        &[],
+        &[("CORBADO_API_SECRET", "x")],
+        &["--corbado.project-id", "required"],
+    );
+    fails_with(
+        &["--corbado.project-id", "pro-1"],
+        &[],
+        &["CORBADO_API_SECRET"],
+    );
+    fails_with(
+        &[
+            "--corbado.project-id",
+            "pro-1",
+            "--corbado.api-secret-file",
+            "/nonexistent/secret",
+        ],
+        &[],
+        &["--corbado.api-secret-file", "cannot read"],
+    );
+    fails_with(
+        &[
+            "--corbado.project-id",
+            "pro-1",
+            "--corbado.api-url",
+            "ftp://example.test",
+        ],
+        &[("CORBADO_API_SECRET", "x")],
+        &["--corbado.api-url"],
+    );
+    fails_with(&["--no-such-flag"], &[], &["--no-such-flag"]);
+}
+
+#[test]
+fn help_never_shows_the_secret() {
+    let output = exporter(&["--help"])
+        .env("CORBADO_API_SECRET", SECRET)
+        .env("CORBADO_PROJECT_ID", PROJECT)
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--corbado.api-secret-file"));
+    assert!(help.contains("CORBADO_API_SECRET"));
+    assert!(!help.contains(SECRET));
+}
+
+/// A running exporter process whose stderr is collected as it comes.
+struct Running {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Running {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        let mut pipe = child.stderr.take().expect("stderr");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Running { child, stderr }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// The address from the "listening" log line, once it is there.
+    async fn address(&self) -> String {
+        eventually(Duration::from_secs(20), "the listening line", || async {
+            self.find_address().is_some()
+        })
+        .await;
+        self.find_address().expect("address")
+    }
+
+    fn find_address(&self) -> Option<String> {
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains("listening"))?;
+        let start = line.find("127.0.0.1:")?;
+        let rest = &line[start..];
+        let end = rest
+            .char_indices()
+            .find(|(i, c)| *i > 10 && !c.is_ascii_digit())
+            .map_or(rest.len(), |(i, _)| i);
+        Some(rest[..end].to_owned())
+    }
+
+    /// Sends SIGTERM and returns the exit code, failing if the process lingers.
+    async fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let mut code = None;
+        eventually(Duration::from_secs(5), "the process to exit", || {
+            let done = self.child.try_wait().expect("wait").map(|s| s.code());
+            if let Some(c) = done {
+                code = Some(c);
+            }
+            async move { done.is_some() }
+        })
+        .await;
+        // Let the reader thread drain the pipe.
+        let _ = self.child.wait();
+        (code.flatten(), self.log())
+    }
+}
+
+fn assert_no_secret(what: &str, text: &str, secret: &str) {
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{PROJECT}:{secret}"));
+    assert!(!text.contains(secret), "{what} contains the secret");
+    assert!(
+        !text.contains(&basic),
+        "{what} contains the Authorization header"
+    );
+}
+
+#[tokio::test]
+async fn the_secret_appears_in_no_log_line_or_metric_even_at_trace_level() {
+    let sim = spawn_sim(1_500, 31).await;
+    for (secret, format) in [(SECRET, "text"), ("corbado1_wrong_Xy7", "json")] {
+        let mut command = exporter(&[
+            "--corbado.api-url",
+            &sim.api_url(),
+            "--corbado.project-id",
+            PROJECT,
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.level",
+            "trace",
+            "--log.format",
+            format,
+            "--corbado.max-requests-per-second",
+            "0",
+        ]);
+        command.env("CORBADO_API_SECRET", secret);
+        let running = Running::start(command);
+        let address = running.address().await;
+        let metrics_url = format!("http://{address}/metrics");
+        let polled = || async {
+            let text = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
+            text.contains("corbado_exporter_polls_total{project_id=\"pro-test\"} 1")
+                .then_some(text)
+        };
+        eventually(Duration::from_secs(20), "a finished poll", || async {
+            polled().await.is_some()
+        })
+        .await;
+        let metrics = polled().await.expect("metrics");
+        assert_no_secret("metrics", &metrics, secret);
+        let (code, log) = running.terminate().await;
+        assert_eq!(code, Some(0), "clean exit on SIGTERM: {log}");
+        assert!(log.contains("poll"), "trace logs were written: {log}");
+        assert_no_secret("the log", &log, secret);
+        if secret != SECRET {
+            assert!(
+                log.contains("check --corbado.project-id and the API secret"),
+                "{log}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn demo_mode_serves_every_contract_metric_and_shuts_down_on_sigterm() {
+    let running = Running::start(exporter(&["--demo", "--web.listen-address", "127.0.0.1:0"]));
+    let address = running.address().await;
+    let url = format!("http://{address}/-/ready");
+    eventually(Duration::from_secs(30), "the demo to be ready", || async {
+        reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let text = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    for name in [
+        "corbado_sessions{",
+        "corbado_sessions_created_in_window{",
+        "corbado_sessions_expiring_in_window{",
+        "corbado_sessions_expired_in_window{",
+        "corbado_users_with_active_sessions{",
+        "corbado_user_active_sessions_max{",
+        "corbado_user_active_sessions{",
+        "corbado_up{",
+        "corbado_exporter_last_poll_success_timestamp_seconds{",
+        "corbado_exporter_last_poll_duration_seconds{",
+        "corbado_exporter_last_poll_requests{",
+        "corbado_exporter_polls_total{",
+        "corbado_exporter_poll_failures_total{",
+        "corbado_exporter_api_requests_total{",
+        "corbado_exporter_api_request_duration_seconds_bucket{",
+        "corbado_exporter_build_info{",
+    ] {
+        assert!(
+            text.contains(name),
+            "{name} missing from the demo's metrics"
+        );
+    }
+    let (code, log) = running.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+}

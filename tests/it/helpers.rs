@@ -1,0 +1,194 @@
+//! Test harness: a simulator and an exporter on loopback port 0, and a small parser for the
+//! text exposition format.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corbado_exporter::app::App;
+use corbado_exporter::config::{parse_windows, Config, LogFormat, LogLevel, Source, Strategy};
+use corbado_exporter::metrics::State;
+use corbado_exporter::poller::Poller;
+use corbado_exporter::secret::Secret;
+use corbado_exporter::simulator::{Params, Population, Simulator};
+use tokio_util::sync::CancellationToken;
+
+pub const PROJECT: &str = "pro-test";
+pub const SECRET: &str = "corbado1_test_secret_Zq9x";
+
+/// A simulator serving on loopback; stops when dropped.
+pub struct TestSim {
+    pub sim: Arc<Simulator>,
+    pub address: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+impl TestSim {
+    pub fn api_url(&self) -> String {
+        format!("http://{}/v2", self.address)
+    }
+}
+
+impl Drop for TestSim {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A realistic, frozen population of `sessions` sessions generated as of now.
+pub async fn spawn_sim(sessions: u64, seed: u64) -> TestSim {
+    let now =
+        corbado_exporter::corbado::query::unix_millis(std::time::SystemTime::now()) / 1000 * 1000;
+    let population = Population::generate(Params::realistic(sessions, seed), now);
+    let sim = Simulator::new(population, PROJECT, SECRET);
+    let shutdown = CancellationToken::new();
+    let address = sim
+        .spawn("127.0.0.1:0", shutdown.clone())
+        .await
+        .expect("simulator binds");
+    TestSim {
+        sim,
+        address,
+        shutdown,
+    }
+}
+
+/// A config that polls `api_url` with `strategy`, no rate limit, listening on port 0.
+pub fn config(api_url: &str, strategy: Strategy) -> Config {
+    Config {
+        source: Source::Corbado {
+            api_url: api_url.to_owned(),
+            project_id: PROJECT.to_owned(),
+            secret: Secret::new(SECRET),
+        },
+        page_size: 100,
+        concurrency: 4,
+        max_requests_per_second: 0.0,
+        timeout: Duration::from_secs(10),
+        poll_interval: Duration::from_secs(3600),
+        max_staleness: Duration::from_secs(300),
+        strategy,
+        windows: parse_windows("15m,1h,24h").expect("valid windows").0,
+        top_k: 10,
+        listen_address: "127.0.0.1:0".to_owned(),
+        telemetry_path: "/metrics".to_owned(),
+        log_level: LogLevel::Info,
+        log_format: LogFormat::Text,
+    }
+}
+
+/// An exporter serving HTTP on port 0, without its poll loop: tests call `poll_once`.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub state: Arc<State>,
+    pub poller: Arc<Poller>,
+    pub config: Config,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub async fn scrape(&self) -> String {
+        let response = reqwest::get(self.url("/metrics")).await.expect("scrape");
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("body")
+    }
+}
+
+pub async fn spawn_app(config: Config) -> TestApp {
+    let shutdown = CancellationToken::new();
+    let app = App::build(config.clone(), &shutdown)
+        .await
+        .expect("exporter builds");
+    let (address, state, poller) = (app.address, Arc::clone(&app.state), Arc::clone(&app.poller));
+    let serve_shutdown = shutdown.clone();
+    tokio::spawn(async move { app.serve(serve_shutdown).await });
+    TestApp {
+        address,
+        state,
+        poller,
+        config,
+        shutdown,
+    }
+}
+
+/// One sample of the text format: metric name, labels, value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parses the samples of a text exposition (comments skipped). Label values here never hold
+/// commas or escaped quotes, which keeps this small.
+pub fn parse_samples(text: &str) -> Vec<Sample> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => {
+                    let inner = rest.strip_suffix('}').expect("closing brace");
+                    let labels = inner
+                        .split(',')
+                        .filter(|pair| !pair.is_empty())
+                        .map(|pair| {
+                            let (k, v) = pair.split_once('=').expect("label pair");
+                            (k.to_owned(), v.trim_matches('"').to_owned())
+                        })
+                        .collect();
+                    (name.to_owned(), labels)
+                }
+                None => (series.to_owned(), BTreeMap::new()),
+            };
+            Sample {
+                name,
+                labels,
+                value: value.parse().expect("numeric value"),
+            }
+        })
+        .collect()
+}
+
+/// The value of the one sample named `name` whose labels include `labels`.
+pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut matching = samples.iter().filter(|s| {
+        s.name == name
+            && labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+    });
+    let found = matching.next()?;
+    assert!(
+        matching.next().is_none(),
+        "{name} {labels:?} matches more than one sample"
+    );
+    Some(found.value)
+}
+
+/// Waits for `condition` to hold, checking every 20 ms, failing after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,10 @@
+//! The integration tests: one binary, one module per area. Every test starts its own simulator
+//! and exporter on port 0, so they run in parallel without sharing anything.
+
+mod cli;
+mod golden;
+mod helpers;
+mod promtool;
+mod server;
+mod simulator;
+mod strategies;

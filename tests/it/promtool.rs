@@ -1,0 +1,63 @@
+//! `promtool check metrics` (Prometheus' own linter) on a real scrape.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use corbado_exporter::config::Strategy;
+
+use crate::helpers::{config, spawn_app, spawn_sim};
+
+/// Whether `tool` runs here. Under CI (`CI=true`) a missing tool fails the test; elsewhere the
+/// test says it skipped.
+pub fn tool_available(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required under CI (apt-get install -y prometheus)"
+        );
+        eprintln!(
+            "SKIPPED: {tool} not found; install Debian's prometheus package to run this test"
+        );
+    }
+    found
+}
+
+#[tokio::test]
+async fn promtool_finds_nothing_wrong_with_a_real_scrape() {
+    if !tool_available("promtool") {
+        return;
+    }
+    let sim = spawn_sim(3_000, 21).await;
+    let app = spawn_app(config(&sim.api_url(), Strategy::Auto)).await;
+    app.poller.poll_once().await.expect("poll");
+    let text = app.scrape().await;
+    assert!(text.contains("corbado_sessions{"));
+
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write scrape");
+    let output = child.wait_with_output().expect("promtool ends");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool failed: {said}");
+    assert!(said.trim().is_empty(), "promtool has remarks: {said}");
+}
