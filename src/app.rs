@@ -11,7 +11,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Source};
-use crate::corbado::client::RetryPolicy;
 use crate::corbado::{Client, ClientOptions};
 use crate::metrics::State;
 use crate::poller::{PollSettings, Poller};
@@ -79,7 +78,7 @@ impl App {
                 timeout: config.timeout,
                 max_requests_per_second: config.max_requests_per_second,
                 max_body_bytes: MAX_BODY_BYTES,
-                retry: RetryPolicy::default(),
+                retry: config.retry.clone(),
             },
             state.metrics.api_requests.clone(),
             state.metrics.api_request_duration.clone(),

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::corbado::client::RetryPolicy;
 use crate::secret::Secret;
 
 pub const DEFAULT_API_URL: &str = "https://backendapi.cloud.corbado.io/v2";
@@ -243,6 +244,8 @@ pub struct Config {
     pub telemetry_path: String,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
+    /// Retry and backoff; not a flag (the defaults suit the API), set by tests.
+    pub retry: RetryPolicy,
 }
 
 /// A configuration problem: the flag (or variable) and what is wrong with it.
@@ -302,6 +305,7 @@ impl Config {
             telemetry_path: args.telemetry_path,
             log_level: args.log_level,
             log_format: args.log_format,
+            retry: RetryPolicy::default(),
         })
     }
 

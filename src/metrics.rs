@@ -11,9 +11,12 @@
 //! There is no global registry: each [`State`] owns its own, so tests can run side by side.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use prometheus::core::Collector;
 use prometheus::{
     Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -53,6 +56,34 @@ pub struct State {
     pub project_id: String,
     max_staleness: Duration,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
+    /// Bumped when a poll ends; the cached exposition is rebuilt on the next scrape after it.
+    generation: AtomicU64,
+    cache: RwLock<Option<Arc<Exposition>>>,
+}
+
+/// The whole `/metrics` body, rendered once per poll and served from bytes until the next one
+/// (or until the snapshot goes stale). Gzip is made on the first scrape that asks for it.
+#[derive(Debug)]
+pub struct Exposition {
+    generation: u64,
+    fresh: bool,
+    pub plain: Bytes,
+    gzip: OnceLock<Bytes>,
+}
+
+impl Exposition {
+    /// The body gzip-compressed, computed once.
+    pub fn gzip(&self) -> &Bytes {
+        self.gzip.get_or_init(|| {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(self.plain.len() / 4),
+                flate2::Compression::fast(),
+            );
+            // Writing into a Vec cannot fail.
+            let _ = encoder.write_all(&self.plain);
+            Bytes::from(encoder.finish().unwrap_or_default())
+        })
+    }
 }
 
 impl State {
@@ -67,6 +98,8 @@ impl State {
             project_id: project_id.to_owned(),
             max_staleness,
             snapshot: RwLock::new(None),
+            generation: AtomicU64::new(0),
+            cache: RwLock::new(None),
         })
     }
 
@@ -103,7 +136,39 @@ impl State {
         self.snapshot().is_some()
     }
 
-    /// The whole exposition: the exporter's own series, then the session gauges if fresh.
+    /// Marks the end of a poll: the next scrape renders anew.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The body a scrape gets: the cached rendering while no poll has ended and the snapshot's
+    /// freshness has not changed since it was made, a new one otherwise. The exporter's own
+    /// counters in it are therefore as of the end of the last poll.
+    pub fn exposition(&self) -> Arc<Exposition> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let fresh = self.fresh_snapshot().is_some();
+        if let Some(cached) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            if cached.generation == generation && cached.fresh == fresh {
+                return Arc::clone(cached);
+            }
+        }
+        let rendered = Arc::new(Exposition {
+            generation,
+            fresh,
+            plain: Bytes::from(self.render()),
+            gzip: OnceLock::new(),
+        });
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&rendered));
+        rendered
+    }
+
+    /// The whole exposition, rendered now: the exporter's own series, then the session gauges
+    /// if fresh.
     pub fn render(&self) -> String {
         let mut text = self.metrics.render();
         if let Some(snapshot) = self.fresh_snapshot() {

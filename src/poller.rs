@@ -166,6 +166,7 @@ impl Poller {
                 );
             }
         }
+        self.state.invalidate();
         outcome
     }
 

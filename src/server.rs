@@ -4,7 +4,6 @@
 //! port-0 listener alike. Nothing here reaches the upstream: a scrape only reads the current
 //! snapshot and the exporter's own counters, so a slow Corbado API never slows a scrape.
 
-use std::io::Write as _;
 use std::sync::Arc;
 
 use axum::extract::State as AxumState;
@@ -12,8 +11,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -48,30 +45,14 @@ pub async fn serve(
 }
 
 async fn metrics(AxumState(server): AxumState<ServerState>, headers: HeaderMap) -> Response {
-    let body = server.state.render();
-    let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))];
+    let exposition = server.state.exposition();
+    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    let vary = (header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if accepts_gzip(&headers) {
-        let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
-        if encoder.write_all(body.as_bytes()).is_ok() {
-            if let Ok(compressed) = encoder.finish() {
-                return (
-                    content_type,
-                    [
-                        (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-                        (header::VARY, HeaderValue::from_static("Accept-Encoding")),
-                    ],
-                    compressed,
-                )
-                    .into_response();
-            }
-        }
+        let gzip = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        return ([content_type, vary, gzip], exposition.gzip().clone()).into_response();
     }
-    (
-        content_type,
-        [(header::VARY, HeaderValue::from_static("Accept-Encoding"))],
-        body,
-    )
-        .into_response()
+    ([content_type, vary], exposition.plain.clone()).into_response()
 }
 
 /// Whether `Accept-Encoding` lists gzip with a non-zero quality.

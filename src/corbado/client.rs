@@ -70,6 +70,8 @@ pub struct RetryPolicy {
     pub default_retry_after: Duration,
     /// The longest `Retry-After` we honour; a larger value is clipped to this.
     pub max_retry_after: Duration,
+    /// The most one request may spend waiting between its attempts; past it, it gives up.
+    pub max_total_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -80,6 +82,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(5),
             default_retry_after: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(30),
+            max_total_wait: Duration::from_secs(60),
         }
     }
 }
@@ -177,6 +180,7 @@ impl Client {
     ) -> Result<T, ApiError> {
         let url = self.url_for(request);
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
             self.limiter.acquire().await;
@@ -201,6 +205,10 @@ impl Client {
                 }
                 _ => self.backoff(attempt),
             };
+            waited += delay;
+            if waited > self.retry.max_total_wait {
+                return Err(error);
+            }
             tracing::warn!(
                 page = request.page,
                 attempt,

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use base64::Engine as _;
 
-use super::Simulator;
+use super::{Injected, Simulator};
 use crate::corbado::model::{ErrorBody, ErrorDetail, RequestData, ValidationError};
 use crate::corbado::query::{Filter, Sort};
 
@@ -42,7 +42,7 @@ async fn list_sessions(
     RawQuery(query): RawQuery,
 ) -> Response {
     let started = Instant::now();
-    sim.requests.fetch_add(1, Ordering::Relaxed);
+    let n = sim.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let request_id = format!(
         "req-{}",
         sim.next_request_id.fetch_add(1, Ordering::Relaxed)
@@ -71,8 +71,35 @@ async fn list_sessions(
             )
         }
     };
-    let faults = sim.faults();
-    if faults.ignore_filters {
+    let plan = sim.plan(n, query.page);
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    match &plan.injected {
+        &Some(Injected::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return error(
+                status,
+                "injected_error",
+                "fault injected by the simulator",
+                Vec::new(),
+            );
+        }
+        Some(Injected::TooManyRequests { retry_after }) => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_exceeded",
+                "too many requests",
+                Vec::new(),
+            );
+            if let Some(value) = retry_after.as_deref().and_then(|v| v.parse().ok()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+        _ => {}
+    }
+    if plan.ignore_filters {
         query.filters.clear();
     }
 
@@ -82,11 +109,33 @@ async fn list_sessions(
     body.push_str("{\"sessions\":[");
     population.write_sessions_json(&result.indexes, &mut body);
     drop(population);
-    let total_pages = result.total.div_ceil(query.page_size);
+    let total_pages = match plan.injected {
+        Some(Injected::TotalPages(pages)) => pages,
+        _ => i64::try_from(result.total.div_ceil(query.page_size)).unwrap_or(i64::MAX),
+    };
     body.push_str(&format!(
         "],\"paging\":{{\"page\":{},\"totalPages\":{},\"totalItems\":{}}}}}",
         query.page, total_pages, result.total
     ));
+    if plan.unknown_fields {
+        body = body.replace(
+            "\"status\":",
+            "\"deviceInfo\":{\"os\":\"Linux\",\"tags\":[1,2]},\"status\":",
+        );
+        body.insert_str(1, "\"nextCursor\":null,");
+    }
+    match plan.injected {
+        Some(Injected::Truncated) => body.truncate(body.len() / 2),
+        Some(Injected::Malformed) => body = "<html><body>502 Bad Gateway</body></html>".into(),
+        Some(Injected::WrongTypes) => {
+            body = body.replace("\"totalItems\":", "\"totalItems\":\"many\",\"ignored\":")
+        }
+        Some(Injected::Oversized(size)) => {
+            let pad = size.saturating_sub(body.len());
+            body.push_str(&" ".repeat(pad));
+        }
+        _ => {}
+    }
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 

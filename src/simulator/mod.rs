@@ -27,11 +27,52 @@ pub const DEMO_PROJECT_ID: &str = "pro-demo";
 /// The API secret of the demo. Not a secret: it guards a simulator on loopback.
 pub const DEMO_SECRET: &str = "demo-secret";
 
-/// Misbehaviour to inject, for tests of the exporter's resilience.
+/// One injected misbehaviour, applied to one response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Injected {
+    /// Answer with this HTTP status and the documented error body.
+    Status(u16),
+    /// 429, with this `Retry-After` header value (seconds or an HTTP date) or none.
+    TooManyRequests { retry_after: Option<String> },
+    /// A 200 whose body is cut off halfway.
+    Truncated,
+    /// A 200 whose body is not JSON at all.
+    Malformed,
+    /// A 200 whose `paging.totalItems` is a string.
+    WrongTypes,
+    /// A 200 padded with whitespace to this many bytes.
+    Oversized(usize),
+    /// A 200 claiming this many pages.
+    TotalPages(i64),
+}
+
+/// Misbehaviour to inject, for tests of the exporter's resilience. Cleared with
+/// `set_faults(Faults::default())`.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     /// Answer every request as if it had no `filter[]` (a proxy that drops the query, say).
     pub ignore_filters: bool,
+    /// Add fields the OpenAPI page does not know to every session and to the top level.
+    pub unknown_fields: bool,
+    /// Wait this long before answering each request.
+    pub latency: std::time::Duration,
+    /// Applied to the next requests, one each, in order.
+    pub script: std::collections::VecDeque<Injected>,
+    /// Applied to every request for the given page, `times` times: `(page, fault, times)`.
+    pub on_page: Vec<(u64, Injected, u32)>,
+    /// Share of requests answered with `random_status` (deterministic under the seed).
+    pub error_rate: f64,
+    pub random_status: u16,
+    /// Every `n`-th request moves the population on by `step` first: data changing mid-scan.
+    pub advance_every: Option<(u64, std::time::Duration)>,
+}
+
+/// What one request gets.
+struct Plan {
+    injected: Option<Injected>,
+    latency: Duration,
+    ignore_filters: bool,
+    unknown_fields: bool,
 }
 
 /// The simulated API: a population behind a lock, plus credentials, faults and counters.
@@ -40,8 +81,11 @@ pub struct Simulator {
     project_id: String,
     secret: String,
     faults: Mutex<Faults>,
+    fault_rng: Mutex<crate::rng::SplitMix64>,
     requests: AtomicU64,
     next_request_id: AtomicU64,
+    /// Sessions created or changed by `advance` so far: the bound on what a poll can miss.
+    changed: AtomicU64,
 }
 
 impl Simulator {
@@ -51,8 +95,10 @@ impl Simulator {
             project_id: project_id.to_owned(),
             secret: secret.to_owned(),
             faults: Mutex::new(Faults::default()),
+            fault_rng: Mutex::new(crate::rng::SplitMix64::new(0x5eed)),
             requests: AtomicU64::new(0),
             next_request_id: AtomicU64::new(1),
+            changed: AtomicU64::new(0),
         })
     }
 
@@ -116,7 +162,19 @@ impl Simulator {
 
     /// Moves the population on to `now_ms`.
     pub fn advance(&self, now_ms: i64) -> Changes {
-        self.write().advance(now_ms)
+        let changes = self.write().advance(now_ms);
+        self.count_changes(&changes);
+        changes
+    }
+
+    fn count_changes(&self, c: &Changes) {
+        let n = c.created + c.logged_out + c.inactivity_reached + c.revoked + c.expired;
+        self.changed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sessions created or ended by `advance` so far (a session counts once per change).
+    pub fn changed_sessions(&self) -> u64 {
+        self.changed.load(Ordering::Relaxed)
     }
 
     /// The exact expected session gauges at `now_ms`: the tests' ground truth.
@@ -133,11 +191,43 @@ impl Simulator {
         *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
     }
 
-    fn faults(&self) -> Faults {
-        self.faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// Decides what goes wrong with request number `n` (1-based) for `page`, and moves the
+    /// population on first when `advance_every` says so.
+    fn plan(&self, n: u64, page: u64) -> Plan {
+        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((every, step)) = faults.advance_every {
+            if every > 0 && n % every == 0 {
+                let changes = {
+                    let mut population = self.write();
+                    let to = population.clock_ms() + i64::try_from(step.as_millis()).unwrap_or(0);
+                    population.advance(to)
+                };
+                self.count_changes(&changes);
+            }
+        }
+        let mut injected = faults.script.pop_front();
+        if injected.is_none() {
+            if let Some(rule) = faults
+                .on_page
+                .iter_mut()
+                .find(|(p, _, times)| *p == page && *times > 0)
+            {
+                rule.2 -= 1;
+                injected = Some(rule.1.clone());
+            }
+        }
+        if injected.is_none() && faults.error_rate > 0.0 {
+            let mut rng = self.fault_rng.lock().unwrap_or_else(|e| e.into_inner());
+            if rng.chance(faults.error_rate) {
+                injected = Some(Injected::Status(faults.random_status));
+            }
+        }
+        Plan {
+            injected,
+            latency: faults.latency,
+            ignore_filters: faults.ignore_filters,
+            unknown_fields: faults.unknown_fields,
+        }
     }
 
     /// Requests received so far, answered or refused.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use corbado_exporter::app::App;
 use corbado_exporter::config::{parse_windows, Config, LogFormat, LogLevel, Source, Strategy};
+use corbado_exporter::corbado::client::RetryPolicy;
 use corbado_exporter::metrics::State;
 use corbado_exporter::poller::Poller;
 use corbado_exporter::secret::Secret;
@@ -75,6 +76,13 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
         telemetry_path: "/metrics".to_owned(),
         log_level: LogLevel::Info,
         log_format: LogFormat::Text,
+        retry: RetryPolicy {
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            default_retry_after: Duration::from_millis(20),
+            max_retry_after: Duration::from_millis(50),
+            ..RetryPolicy::default()
+        },
     }
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod golden;
 mod helpers;
 mod promtool;
+mod resilience;
 mod server;
 mod simulator;
 mod strategies;

@@ -124,6 +124,7 @@ async fn auto_falls_back_to_scan_when_the_api_ignores_filters_and_stays_exact() 
     let sim = spawn_sim(6_000, 5).await;
     sim.sim.set_faults(Faults {
         ignore_filters: true,
+        ..Faults::default()
     });
     let app = spawn_app(config(&sim.api_url(), Strategy::Auto)).await;
     for _ in 0..2 {
