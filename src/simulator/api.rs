@@ -1,8 +1,8 @@
 //! The HTTP face of the simulator: request parsing, authentication and error bodies.
 //!
-//! Parsing is strict where the OpenAPI page is specific (integers, `pageSize` at most 100, the
-//! `field:op:value` filter form, `yyyy-MM-ddTHH:mm:ss` times) and lenient where it is silent
-//! (unknown query parameters are ignored), which is how the real API is assumed to behave.
+//! Parsing is strict: integers, `pageSize` at most 100, the `field:op:value` filter form,
+//! `yyyy-MM-ddTHH:mm:ss` times, and no query parameter the OpenAPI page does not list. The real
+//! API may be more lenient about unknown parameters; being strict here catches client bugs.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -179,6 +179,10 @@ fn parse_query(query: &str) -> Result<ListQuery, Vec<ValidationError>> {
         match key.as_ref() {
             "page" => match value.parse::<u64>() {
                 Ok(page) if page >= 1 => parsed.page = page,
+                // A page past u64 is past the end all the same: an empty page, not an error.
+                Err(_) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                    parsed.page = u64::MAX
+                }
                 _ => problem("page", format!("must be a positive integer, not {value:?}")),
             },
             "pageSize" => match value.parse::<u64>() {
@@ -196,7 +200,9 @@ fn parse_query(query: &str) -> Result<ListQuery, Vec<ValidationError>> {
                 Ok(filter) => parsed.filters.push(filter),
                 Err(e) => problem("filter[]", e),
             },
-            _ => {}
+            // Stricter than the real API is assumed to be: a misspelt parameter that was silently
+            // ignored would hide a client bug (a filter that filters nothing), so refuse it.
+            other => problem(other, "unknown query parameter".to_owned()),
         }
     }
     if problems.is_empty() {
@@ -239,7 +245,7 @@ mod tests {
     #[test]
     fn queries_parse_with_defaults_and_repeated_filters() {
         let q = parse_query(
-            "page=2&pageSize=50&sort=created%3Aasc&filter%5B%5D=status%3Aeq%3Aactive&filter[]=created:gt:2026-11-25T17:00:00&other=1",
+            "page=2&pageSize=50&sort=created%3Aasc&filter%5B%5D=status%3Aeq%3Aactive&filter[]=created:gt:2026-11-25T17:00:00",
         )
         .expect("valid");
         assert_eq!((q.page, q.page_size), (2, 50));
@@ -251,10 +257,11 @@ mod tests {
 
     #[test]
     fn bad_queries_name_each_bad_field() {
-        let problems = parse_query("page=0&pageSize=101&filter[]=created:gt:yesterday&sort=x")
-            .err()
-            .expect("invalid");
+        let problems =
+            parse_query("page=0&pageSize=101&filter[]=created:gt:yesterday&sort=x&filter=oops")
+                .err()
+                .expect("invalid");
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(fields, ["page", "pageSize", "filter[]", "sort"]);
+        assert_eq!(fields, ["page", "pageSize", "filter[]", "sort", "filter"]);
     }
 }

@@ -13,7 +13,7 @@ use crate::helpers::{eventually, spawn_sim, PROJECT, SECRET};
 const BIN: &str = env!("CARGO_BIN_EXE_corbado-exporter");
 
 /// The exporter binary with a clean environment: no CORBADO_* from the developer's shell.
-fn exporter(args: &[&str]) -> Command {
+pub fn exporter(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args);
     for (key, _) in std::env::vars() {
@@ -124,13 +124,13 @@ fn help_never_shows_the_secret() {
 }
 
 /// A running exporter process whose stderr is collected as it comes.
-struct Running {
+pub struct Running {
     child: Child,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Running {
-    fn start(mut command: Command) -> Running {
+    pub fn start(mut command: Command) -> Running {
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -158,7 +158,7 @@ impl Running {
     }
 
     /// The address from the "listening" log line, once it is there.
-    async fn address(&self) -> String {
+    pub async fn address(&self) -> String {
         eventually(Duration::from_secs(20), "the listening line", || async {
             self.find_address().is_some()
         })
@@ -179,7 +179,7 @@ impl Running {
     }
 
     /// Sends SIGTERM and returns the exit code, failing if the process lingers.
-    async fn terminate(mut self) -> (Option<i32>, String) {
+    pub async fn terminate(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])

@@ -2,8 +2,11 @@
 //! and exporter on port 0, so they run in parallel without sharing anything.
 
 mod cli;
+mod dashboard;
 mod golden;
 mod helpers;
+mod openapi;
+mod prometheus;
 mod promtool;
 mod resilience;
 mod server;

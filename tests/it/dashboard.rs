@@ -1,0 +1,173 @@
+//! The Grafana dashboard's structure, and that it asks only for metrics the exporter exports.
+
+use std::collections::HashSet;
+
+use corbado_exporter::config::Strategy;
+use serde_json::Value;
+
+use crate::helpers::{config, spawn_app, spawn_sim};
+
+pub fn dashboard() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dashboards/corbado-sessions.json"
+    );
+    let text = std::fs::read_to_string(path).expect("dashboard file");
+    serde_json::from_str(&text).expect("dashboard is JSON")
+}
+
+/// Every panel that is not a row.
+pub fn panels(dashboard: &Value) -> Vec<&Value> {
+    dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .collect()
+}
+
+/// Every query expression of a panel.
+pub fn exprs(panel: &Value) -> Vec<&str> {
+    panel["targets"]
+        .as_array()
+        .map(|targets| targets.iter().filter_map(|t| t["expr"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// The exporter's metric names an expression mentions (histogram suffixes folded in).
+pub fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while let Some(found) = expr[i..].find("corbado_") {
+        let start = i + found;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let name = &expr[start..end];
+        let name = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        names.push(name.to_owned());
+        i = end;
+    }
+    names
+}
+
+fn walk<'a>(value: &'a Value, found: &mut Vec<&'a Value>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(ds) = map.get("datasource") {
+                found.push(ds);
+            }
+            map.values().for_each(|v| walk(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_dashboard_imports_cleanly_into_grafana_10() {
+    let d = dashboard();
+    assert_eq!(d["uid"], "corbado-sessions", "a stable uid");
+    let schema = d["schemaVersion"].as_i64().expect("schemaVersion");
+    assert!(
+        (36..=41).contains(&schema),
+        "Grafana 10 era schema, got {schema}"
+    );
+
+    let vars = d["templating"]["list"].as_array().expect("variables");
+    let var = |name: &str| {
+        vars.iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("variable {name}"))
+    };
+    assert_eq!(var("datasource")["type"], "datasource");
+    assert_eq!(var("datasource")["query"], "prometheus");
+    for (name, source) in [
+        ("project_id", "label_values(corbado_up, project_id)"),
+        (
+            "window",
+            "label_values(corbado_sessions_created_in_window, window)",
+        ),
+    ] {
+        assert_eq!(var(name)["type"], "query");
+        assert_eq!(var(name)["query"]["query"], source);
+    }
+
+    let mut datasources = Vec::new();
+    walk(&d, &mut datasources);
+    for ds in datasources {
+        let uid = ds["uid"].as_str().unwrap_or("");
+        assert!(
+            uid == "${datasource}" || uid == "-- Grafana --",
+            "hard-coded datasource uid {uid:?}"
+        );
+    }
+}
+
+#[test]
+fn panels_have_unique_ids_descriptions_and_sit_on_the_grid_without_overlap() {
+    let d = dashboard();
+    let all = d["panels"].as_array().expect("panels");
+    let mut ids = HashSet::new();
+    let mut boxes: Vec<(i64, i64, i64, i64, String)> = Vec::new();
+    for panel in all {
+        let id = panel["id"].as_i64().expect("numeric id");
+        assert!(ids.insert(id), "duplicate panel id {id}");
+        let g = &panel["gridPos"];
+        let (x, y, w, h) = (
+            g["x"].as_i64().expect("x"),
+            g["y"].as_i64().expect("y"),
+            g["w"].as_i64().expect("w"),
+            g["h"].as_i64().expect("h"),
+        );
+        let title = panel["title"].as_str().unwrap_or("").to_owned();
+        assert!(
+            x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= 24,
+            "{title}: off the grid"
+        );
+        for (ox, oy, ow, oh, other) in &boxes {
+            let overlap = x < ox + ow && *ox < x + w && y < oy + oh && *oy < y + h;
+            assert!(!overlap, "{title} overlaps {other}");
+        }
+        boxes.push((x, y, w, h, title));
+    }
+    for panel in panels(&d) {
+        let title = panel["title"].as_str().unwrap_or("?");
+        let description = panel["description"].as_str().unwrap_or("");
+        assert!(description.len() > 20, "{title}: needs a description");
+        assert!(!exprs(panel).is_empty(), "{title}: needs a query");
+    }
+    assert!(panels(&d).len() >= 15);
+}
+
+#[tokio::test]
+async fn every_query_uses_only_metrics_a_real_scrape_exports() {
+    let sim = spawn_sim(2_000, 8).await;
+    let app = spawn_app(config(&sim.api_url(), Strategy::Auto)).await;
+    app.poller.poll_once().await.expect("poll");
+    let scrape = app.scrape().await;
+    let exported: HashSet<&str> = scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let d = dashboard();
+    let mut used = 0;
+    for panel in panels(&d) {
+        for expr in exprs(panel) {
+            for name in metric_names(expr) {
+                assert!(
+                    exported.contains(name.as_str()),
+                    "{name} (in {expr:?}) is not exported"
+                );
+                used += 1;
+            }
+        }
+    }
+    assert!(used > 20);
+}

@@ -1,0 +1,271 @@
+//! The alert rules with promtool, and a real Prometheus scraping the exporter in `--demo`: every
+//! dashboard query and every rule evaluated through Prometheus' HTTP API.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cli::{exporter, Running};
+use crate::dashboard::{dashboard, exprs, panels};
+use crate::helpers::{eventually, free_port};
+use crate::promtool::tool_available;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn promtool(args: &[&str]) -> String {
+    let output = Command::new("promtool")
+        .args(args)
+        .current_dir(repo("."))
+        .output()
+        .expect("promtool runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool {args:?} failed:\n{said}");
+    said
+}
+
+#[test]
+fn the_rules_and_the_example_config_pass_promtool() {
+    if !tool_available("promtool") {
+        return;
+    }
+    let checked = promtool(&[
+        "check",
+        "rules",
+        "prometheus/recording.yml",
+        "prometheus/alerts.yml",
+    ]);
+    assert!(checked.contains("SUCCESS: 8 rules found"), "{checked}");
+    promtool(&["check", "config", "prometheus/prometheus.yml"]);
+    let tested = promtool(&["test", "rules", "prometheus/alerts.test.yml"]);
+    assert!(tested.contains("SUCCESS"), "{tested}");
+}
+
+struct Prometheus {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A real Prometheus with the example config, aimed at `target`, scraping and evaluating every
+/// second instead of every 30.
+fn start_prometheus(target: &str) -> Prometheus {
+    let dir = std::env::temp_dir().join(format!(
+        "corbado-prometheus-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = std::fs::read_to_string(repo("prometheus/prometheus.yml"))
+        .expect("example config")
+        .replace("localhost:9877", target)
+        .replace("scrape_interval: 30s", "scrape_interval: 1s")
+        .replace("evaluation_interval: 30s", "evaluation_interval: 1s")
+        .replace("scrape_timeout: 10s", "scrape_timeout: 1s");
+    std::fs::write(dir.join("prometheus.yml"), config).expect("config");
+    for rules in ["recording.yml", "alerts.yml"] {
+        std::fs::copy(repo(&format!("prometheus/{rules}")), dir.join(rules)).expect("rules");
+    }
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus starts");
+    Prometheus {
+        child,
+        dir,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+impl Prometheus {
+    /// An instant query (POSTed, form-encoded); `Null` while Prometheus is not up yet.
+    async fn query(&self, expr: &str) -> Value {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", expr)
+            .finish();
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/query", self.url))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await;
+        match response {
+            Ok(response) => response.json_value().await,
+            Err(_) => Value::Null,
+        }
+    }
+
+    async fn scalar(&self, expr: &str) -> Option<f64> {
+        let answer = self.query(expr).await;
+        let value = answer["data"]["result"].get(0)?["value"][1].as_str()?;
+        value.parse().ok()
+    }
+}
+
+#[tokio::test]
+async fn a_real_prometheus_scrapes_the_demo_and_every_dashboard_and_rule_query_works() {
+    if !tool_available("prometheus") {
+        return;
+    }
+    let running = Running::start(exporter(&[
+        "--demo",
+        "--poll.interval",
+        "2s",
+        "--corbado.max-requests-per-second",
+        "0",
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ]));
+    let target = running.address().await;
+    let prometheus = start_prometheus(&target);
+
+    eventually(
+        Duration::from_secs(90),
+        "a few scrapes and polls",
+        || async {
+            prometheus
+                .scalar("count_over_time(corbado_up[1m])")
+                .await
+                .unwrap_or(0.0)
+                >= 5.0
+                && prometheus
+                    .scalar("max(corbado_exporter_polls_total)")
+                    .await
+                    .unwrap_or(0.0)
+                    >= 3.0
+        },
+    )
+    .await;
+
+    assert_eq!(prometheus.scalar(r#"up{job="corbado"}"#).await, Some(1.0));
+    // Prometheus saw as many samples as the exporter serves.
+    let metrics_url = format!("http://{target}/metrics");
+    eventually(
+        Duration::from_secs(10),
+        "scrape_samples_scraped to match",
+        || async {
+            let ours = reqwest::get(&metrics_url)
+                .await
+                .expect("scrape")
+                .text()
+                .await
+                .expect("body")
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .count() as f64;
+            prometheus
+                .scalar(r#"scrape_samples_scraped{job="corbado"}"#)
+                .await
+                == Some(ours)
+        },
+    )
+    .await;
+
+    let d = dashboard();
+    for panel in panels(&d) {
+        let title = panel["title"].as_str().unwrap_or("?");
+        let mut any_data = false;
+        for expr in exprs(panel) {
+            let expr = expr
+                .replace("$project_id", "pro-demo")
+                .replace("$window", "15m")
+                .replace("$__rate_interval", "1m");
+            let answer = prometheus.query(&expr).await;
+            assert_eq!(answer["status"], "success", "{title}: {expr}: {answer}");
+            any_data |= answer["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty());
+        }
+        assert!(any_data, "{title}: no data");
+    }
+
+    // Rules: loaded, evaluated without error, and each expression valid through the query API.
+    eventually(
+        Duration::from_secs(20),
+        "the rules to be evaluated",
+        || async {
+            let rules = prometheus_rules(&prometheus).await;
+            !rules.is_empty()
+                && rules.iter().all(|r| {
+                    r["lastEvaluation"]
+                        .as_str()
+                        .is_some_and(|t| !t.starts_with("0001"))
+                })
+        },
+    )
+    .await;
+    let rules = prometheus_rules(&prometheus).await;
+    assert_eq!(rules.len(), 12, "4 recording and 8 alerting rules");
+    for rule in &rules {
+        let name = rule["name"].as_str().unwrap_or("?");
+        assert_eq!(rule["health"], "ok", "{name}: {}", rule["lastError"]);
+        let expr = rule["query"].as_str().expect("query");
+        let answer = prometheus.query(expr).await;
+        assert_eq!(answer["status"], "success", "{name}: {answer}");
+    }
+    // The recording rules produce data from the demo.
+    assert!(
+        prometheus
+            .scalar("count(corbado:sessions:sum)")
+            .await
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+
+    let (code, _) = running.terminate().await;
+    assert_eq!(code, Some(0));
+}
+
+async fn prometheus_rules(prometheus: &Prometheus) -> Vec<Value> {
+    let answer = match reqwest::get(format!("{}/api/v1/rules", prometheus.url)).await {
+        Ok(response) => response.json_value().await,
+        Err(_) => Value::Null,
+    };
+    answer["data"]["groups"]
+        .as_array()
+        .map(|groups| {
+            groups
+                .iter()
+                .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+trait JsonValue {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> Value {
+        let bytes = self.bytes().await.unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    }
+}
