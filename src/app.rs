@@ -15,8 +15,9 @@ use crate::corbado::{Client, ClientOptions};
 use crate::metrics::State;
 use crate::poller::{PollSettings, Poller};
 use crate::secret::Secret;
-use crate::server;
+use crate::server::{self, Limits};
 use crate::simulator::{self, Simulator};
+use crate::web_config::WebState;
 
 /// Sessions in the `--demo` population: big enough to look like a real project, small enough
 /// that even a full scan finishes in seconds.
@@ -34,8 +35,10 @@ pub struct App {
     pub poller: Arc<Poller>,
     /// The in-process simulator, in `--demo`.
     pub simulator: Option<Arc<Simulator>>,
+    pub web: Arc<WebState>,
     listener: TcpListener,
     router: axum::Router,
+    limits: Limits,
 }
 
 impl App {
@@ -79,6 +82,7 @@ impl App {
                 max_requests_per_second: config.max_requests_per_second,
                 max_body_bytes: MAX_BODY_BYTES,
                 retry: config.retry.clone(),
+                ca_file: config.ca_file.clone(),
             },
             state.metrics.api_requests.clone(),
             state.metrics.api_request_duration.clone(),
@@ -99,14 +103,23 @@ impl App {
             .await
             .with_context(|| format!("listening on {}", config.listen_address))?;
         let address = listener.local_addr()?;
-        let router = server::router(Arc::clone(&state), &config.telemetry_path);
+        let web = WebState::load(config.web_config_file.clone())?;
+        tokio::spawn(Arc::clone(&web).watch(shutdown.child_token()));
+        let router = server::router(
+            Arc::clone(&state),
+            &config.telemetry_path,
+            Arc::clone(&web),
+            &config.limits,
+        );
         Ok(App {
             address,
             state,
             poller,
             simulator: sim,
+            web,
             listener,
             router,
+            limits: config.limits.clone(),
         })
     }
 
@@ -115,8 +128,15 @@ impl App {
         let poller = Arc::clone(&self.poller);
         let poll_shutdown = shutdown.clone();
         let polling = tokio::spawn(async move { poller.run(poll_shutdown).await });
-        tracing::info!(address = %self.address, "listening");
-        let served = server::serve(self.listener, self.router, shutdown.clone()).await;
+        tracing::info!(address = %self.address, tls = self.web.current().tls.is_some(), "listening");
+        let served = server::serve(
+            self.listener,
+            self.router,
+            self.web,
+            self.limits,
+            shutdown.clone(),
+        )
+        .await;
         // If the server failed on its own, stop the poller too.
         shutdown.cancel();
         polling.await.context("the poller task failed")?;
@@ -125,7 +145,7 @@ impl App {
 
     /// Serves HTTP only, without the poll loop: tests call `poller.poll_once()` themselves.
     pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        server::serve(self.listener, self.router, shutdown).await
+        server::serve(self.listener, self.router, self.web, self.limits, shutdown).await
     }
 }
 

@@ -16,6 +16,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::corbado::client::RetryPolicy;
 use crate::secret::Secret;
+use crate::server::Limits;
+use crate::web_config::WebConfig;
 
 pub const DEFAULT_API_URL: &str = "https://backendapi.cloud.corbado.io/v2";
 
@@ -45,6 +47,29 @@ pub struct Cli {
 pub enum Command {
     /// Run the simulated Corbado API on its own, for any client to poll.
     Simulator(SimulatorArgs),
+    /// Ask a running exporter whether it is healthy (exit 0) or not (exit 1): for container
+    /// HEALTHCHECKs, which have no shell or curl in a distroless image.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `corbado-exporter healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// URL to ask.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:9877/-/healthy",
+        value_name = "URL"
+    )]
+    pub url: String,
+
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "5s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Accept any TLS certificate (for a self-signed one on loopback).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// The exporter's flags, named after the exporter-toolkit conventions.
@@ -83,6 +108,11 @@ pub struct ExporterArgs {
     #[arg(long = "corbado.max-requests-per-second", default_value = "20", value_parser = parse_rate, value_name = "RATE")]
     pub max_requests_per_second: f64,
 
+    /// PEM file of CA certificates to trust for the Corbado API, besides the built-in roots (for
+    /// a TLS-intercepting proxy, say).
+    #[arg(long = "corbado.ca-file", env = "CORBADO_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+
     /// Timeout of one API request.
     #[arg(long = "corbado.timeout", default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub timeout: Duration,
@@ -115,6 +145,19 @@ pub struct ExporterArgs {
     /// Address to listen on for the web interface and telemetry.
     #[arg(long = "web.listen-address", default_value = ":9877", value_parser = parse_listen_address, value_name = "ADDR")]
     pub listen_address: String,
+
+    /// exporter-toolkit web configuration file: TLS and bcrypt basic auth for every endpoint.
+    /// Re-read when it changes and on SIGHUP.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Validate --web.config.file and exit (0 when valid, 2 with the reason when not).
+    #[arg(long = "web.config.check", requires = "web_config_file")]
+    pub web_config_check: bool,
+
+    /// Requests served at once; more get 503. 0 means no limit.
+    #[arg(long = "web.max-requests", default_value_t = 40, value_name = "N")]
+    pub max_requests: u32,
 
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = parse_telemetry_path, value_name = "PATH")]
@@ -246,6 +289,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Retry and backoff; not a flag (the defaults suit the API), set by tests.
     pub retry: RetryPolicy,
+    pub ca_file: Option<PathBuf>,
+    pub web_config_file: Option<PathBuf>,
+    /// Limits against hostile clients; only `max_requests` is a flag.
+    pub limits: Limits,
 }
 
 /// A configuration problem: the flag (or variable) and what is wrong with it.
@@ -306,12 +353,45 @@ impl Config {
             log_level: args.log_level,
             log_format: args.log_format,
             retry: RetryPolicy::default(),
+            ca_file: validate_ca_file(args.ca_file)?,
+            web_config_file: validate_web_config(args.web_config_file)?,
+            limits: Limits {
+                max_requests: args.max_requests as usize,
+                ..Limits::default()
+            },
         })
     }
 
     pub fn window_durations(&self) -> Vec<Duration> {
         self.windows.iter().map(|w| w.duration).collect()
     }
+}
+
+fn validate_ca_file(path: Option<PathBuf>) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(&path).map_err(|e| ConfigError {
+        flag: "--corbado.ca-file",
+        problem: format!("cannot read {}: {e}", path.display()),
+    })?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(Some(path)),
+        _ => Err(ConfigError {
+            flag: "--corbado.ca-file",
+            problem: format!("{} holds no PEM certificate", path.display()),
+        }),
+    }
+}
+
+fn validate_web_config(path: Option<PathBuf>) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(path) = &path {
+        WebConfig::load(path).map_err(|e| ConfigError {
+            flag: "--web.config.file",
+            problem: e.to_string(),
+        })?;
+    }
+    Ok(path)
 }
 
 fn validate_api_url(url: &str) -> Result<String, ConfigError> {

@@ -34,6 +34,7 @@ pub mod rng;
 pub mod secret;
 pub mod server;
 pub mod simulator;
+pub mod web_config;
 
 /// The git revision the binary was built from (`unknown` outside a checkout), for
 /// `corbado_exporter_build_info`.

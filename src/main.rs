@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Parser as _;
 use corbado_exporter::app::{self, App};
 use corbado_exporter::config::{
-    Cli, Command, Config, LogFormat, LogLevel, SimulatorArgs, SECRET_ENV,
+    Cli, Command, Config, HealthcheckArgs, LogFormat, LogLevel, SimulatorArgs, SECRET_ENV,
 };
 use corbado_exporter::simulator::{self, Params, Population, Simulator};
 use tokio_util::sync::CancellationToken;
@@ -14,11 +14,13 @@ use tokio_util::sync::CancellationToken;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Some(Command::Healthcheck(args)) => healthcheck(args),
         Some(Command::Simulator(args)) => {
             init_logging(args.log_level, LogFormat::Text);
             finish(runtime().and_then(|rt| rt.block_on(run_simulator(args))))
         }
         None => {
+            let check_only = cli.exporter.web_config_check;
             let config = match Config::from_cli(cli.exporter, std::env::var(SECRET_ENV).ok()) {
                 Ok(config) => config,
                 Err(e) => {
@@ -26,6 +28,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if check_only {
+                println!("web config OK");
+                return ExitCode::SUCCESS;
+            }
             init_logging(config.log_level, config.log_format);
             finish(runtime().and_then(|rt| rt.block_on(run_exporter(config))))
         }
@@ -91,6 +97,28 @@ async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
     app::shutdown_signal().await;
     shutdown.cancel();
     Ok(())
+}
+
+/// `healthcheck`: exit 0 when the URL answers 200, 1 otherwise (with the reason on stderr).
+fn healthcheck(args: HealthcheckArgs) -> ExitCode {
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let client = reqwest::Client::builder()
+                .timeout(args.timeout)
+                .danger_accept_invalid_certs(args.insecure)
+                .build()?;
+            let status = client.get(&args.url).send().await?.status();
+            anyhow::ensure!(status.is_success(), "{} answered {status}", args.url);
+            Ok(())
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("unhealthy: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(level: LogLevel, format: LogFormat) {

@@ -100,6 +100,8 @@ pub struct ClientOptions {
     /// Responses larger than this are refused: a page of 100 sessions is about 25 KiB.
     pub max_body_bytes: usize,
     pub retry: RetryPolicy,
+    /// Extra CA certificates (PEM) to trust for the API, besides the built-in roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// One page request.
@@ -136,9 +138,20 @@ impl Client {
         requests_total: IntCounterVec,
         request_duration: Histogram,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        // Proxies come from HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY, as reqwest reads them.
+        let mut builder = reqwest::Client::builder()
             .timeout(options.timeout)
-            .user_agent(concat!("corbado-exporter/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("corbado-exporter/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &options.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), chain(&e)))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| anyhow::anyhow!("building the HTTP client: {}", chain(&e)))?;
         let sessions_url = format!("{}/sessions", options.api_url.trim_end_matches('/'));

@@ -12,6 +12,7 @@ use corbado_exporter::corbado::client::RetryPolicy;
 use corbado_exporter::metrics::State;
 use corbado_exporter::poller::Poller;
 use corbado_exporter::secret::Secret;
+use corbado_exporter::server::Limits;
 use corbado_exporter::simulator::{Params, Population, Simulator};
 use tokio_util::sync::CancellationToken;
 
@@ -83,6 +84,9 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
             max_retry_after: Duration::from_millis(50),
             ..RetryPolicy::default()
         },
+        ca_file: None,
+        web_config_file: None,
+        limits: Limits::default(),
     }
 }
 
