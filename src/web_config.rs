@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -424,11 +424,7 @@ impl WebState {
         let Some((user, password)) = credentials else {
             return Some(false);
         };
-        let key = {
-            let mut hasher = self.hash_key.build_hasher();
-            (user, password).hash(&mut hasher);
-            hasher.finish()
-        };
+        let key = self.hash_key.hash_one((user, password));
         let hash = config.users.get(user).cloned();
         if let Some(hash) = &hash {
             let cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());

@@ -111,6 +111,11 @@ impl Simulator {
         Simulator::new(population, DEMO_PROJECT_ID, DEMO_SECRET)
     }
 
+    /// The API's routes, for serving them some other way (over TLS in the tests, say).
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        api::router(Arc::clone(self))
+    }
+
     /// Serves the API on `listener` until `shutdown` is cancelled.
     pub async fn serve(
         self: Arc<Self>,

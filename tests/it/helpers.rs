@@ -95,6 +95,7 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub state: Arc<State>,
     pub poller: Arc<Poller>,
+    pub web: Arc<corbado_exporter::web_config::WebState>,
     pub config: Config,
     shutdown: CancellationToken,
 }
@@ -123,12 +124,14 @@ pub async fn spawn_app(config: Config) -> TestApp {
         .await
         .expect("exporter builds");
     let (address, state, poller) = (app.address, Arc::clone(&app.state), Arc::clone(&app.poller));
+    let web = Arc::clone(&app.web);
     let serve_shutdown = shutdown.clone();
     tokio::spawn(async move { app.serve(serve_shutdown).await });
     TestApp {
         address,
         state,
         poller,
+        web,
         config,
         shutdown,
     }

@@ -9,6 +9,7 @@ mod openapi;
 mod prometheus;
 mod promtool;
 mod resilience;
+mod security;
 mod server;
 mod simulator;
 mod strategies;

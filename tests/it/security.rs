@@ -1,0 +1,479 @@
+//! Security: TLS and mutual TLS with certificates made here, bcrypt basic auth, headers, web
+//! config validation and reload, hostile clients, proxies, a custom CA, and the secret's absence
+//! from every endpoint.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corbado_exporter::config::Strategy;
+use corbado_exporter::server::{self, Limits};
+use corbado_exporter::web_config::WebState;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{exporter, Running};
+use crate::helpers::{config, spawn_app, spawn_sim, TestApp, SECRET};
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in a folder.
+struct Pki {
+    dir: PathBuf,
+    ca: String,
+    client_identity: String,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let dir = std::env::temp_dir().join(format!("corbado-pki-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca =
+            CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+
+        let leaf = |purpose: ExtendedKeyUsagePurpose, sans: Vec<String>| {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(sans).expect("params");
+            params.extended_key_usages = vec![purpose];
+            let cert = params.signed_by(&key, &ca).expect("signed");
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_cert, server_key) = leaf(
+            ExtendedKeyUsagePurpose::ServerAuth,
+            vec!["127.0.0.1".into()],
+        );
+        let (client_cert, client_key) =
+            leaf(ExtendedKeyUsagePurpose::ClientAuth, vec!["scraper".into()]);
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
+        std::fs::write(dir.join("server.pem"), &server_cert).expect("write");
+        std::fs::write(dir.join("server.key"), &server_key).expect("write");
+        Pki {
+            dir,
+            ca: ca.pem(),
+            client_identity: format!("{client_cert}{client_key}"),
+        }
+    }
+
+    fn web_config(&self, name: &str, extra: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(
+            &path,
+            format!("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n{extra}"),
+        )
+        .expect("write");
+        path
+    }
+
+    fn client(&self, with_identity: bool) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca.as_bytes()).expect("ca"))
+            .timeout(Duration::from_secs(5));
+        if with_identity {
+            builder = builder.identity(
+                reqwest::Identity::from_pem(self.client_identity.as_bytes()).expect("identity"),
+            );
+        }
+        builder.build().expect("client")
+    }
+}
+
+async fn app_with_web_config(path: PathBuf) -> TestApp {
+    let sim = spawn_sim(500, 1).await;
+    let mut cfg = config(&sim.api_url(), Strategy::Scan);
+    cfg.web_config_file = Some(path);
+    let app = spawn_app(cfg).await;
+    app.poller.poll_once().await.expect("poll");
+    // The app keeps polling state only; the simulator may go.
+    drop(sim);
+    app
+}
+
+#[tokio::test]
+async fn tls_serves_https_and_refuses_plaintext() {
+    let pki = Pki::new("tls");
+    let app = app_with_web_config(pki.web_config("web.yml", "")).await;
+    let https = format!("https://{}/metrics", app.address);
+    let response = pki
+        .client(false)
+        .get(&https)
+        .send()
+        .await
+        .expect("TLS handshake and request");
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.expect("body").contains("corbado_up"));
+
+    let plain = reqwest::Client::new()
+        .get(format!("http://{}/metrics", app.address))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plaintext must not be answered: {plain:?}");
+    // A client that does not trust our CA fails the handshake.
+    assert!(reqwest::get(&https).await.is_err());
+}
+
+#[tokio::test]
+async fn mutual_tls_accepts_a_client_certificate_from_the_ca_and_refuses_none() {
+    let pki = Pki::new("mtls");
+    let web = pki.web_config(
+        "web.yml",
+        "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n  min_version: TLS12\n",
+    );
+    let app = app_with_web_config(web).await;
+    let url = format!("https://{}/-/healthy", app.address);
+    let ok = pki.client(true).get(&url).send().await.expect("mTLS");
+    assert_eq!(ok.status(), 200);
+    assert!(
+        pki.client(false).get(&url).send().await.is_err(),
+        "no client certificate, no entry"
+    );
+    // A certificate from another CA is refused too.
+    let stranger = Pki::new("stranger");
+    let foreign = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca.as_bytes()).expect("ca"))
+        .identity(
+            reqwest::Identity::from_pem(stranger.client_identity.as_bytes()).expect("identity"),
+        )
+        .build()
+        .expect("client");
+    assert!(foreign.get(&url).send().await.is_err());
+}
+
+fn write_web_config(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("corbado-webcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[tokio::test]
+async fn basic_auth_guards_every_endpoint_and_reloads_when_the_file_changes() {
+    let alice = bcrypt::hash("wonderland", 4).expect("hash");
+    let path = write_web_config(
+        "auth.yml",
+        &format!("basic_auth_users:\n  alice: '{alice}'\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n"),
+    );
+    let app = app_with_web_config(path.clone()).await;
+    let client = reqwest::Client::new();
+    for endpoint in ["/metrics", "/", "/-/healthy", "/-/ready"] {
+        let url = app.url(endpoint);
+        let none = client.get(&url).send().await.expect("request");
+        assert_eq!(none.status(), 401, "{endpoint} without credentials");
+        assert_eq!(
+            none.headers()["www-authenticate"],
+            "Basic realm=\"corbado-exporter\""
+        );
+        assert_eq!(none.headers()["x-frame-options"], "deny");
+        let wrong = client
+            .get(&url)
+            .basic_auth("alice", Some("queen"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(wrong.status(), 401, "{endpoint} with a wrong password");
+        assert!(wrong.headers().contains_key("www-authenticate"));
+        let right = client
+            .get(&url)
+            .basic_auth("alice", Some("wonderland"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(right.status(), 200, "{endpoint} with the right password");
+        assert_eq!(right.headers()["x-frame-options"], "deny");
+    }
+
+    // Replace alice with bob; the watcher would notice within 2 s, the test asks at once.
+    let bob = bcrypt::hash("builder", 4).expect("hash");
+    std::fs::write(&path, format!("basic_auth_users:\n  bob: '{bob}'\n  \n")).expect("rewrite");
+    assert!(app_web(&app).reload_if_changed());
+    let url = app.url("/metrics");
+    assert_eq!(
+        client
+            .get(&url)
+            .basic_auth("bob", Some("builder"))
+            .send()
+            .await
+            .expect("r")
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(&url)
+            .basic_auth("alice", Some("wonderland"))
+            .send()
+            .await
+            .expect("r")
+            .status(),
+        401
+    );
+
+    // A broken file on reload is refused and the last good one stays.
+    std::fs::write(&path, "basic_auth_users: [not, a, map\n").expect("rewrite");
+    assert!(!app_web(&app).reload_if_changed());
+    assert_eq!(
+        client
+            .get(&url)
+            .basic_auth("bob", Some("builder"))
+            .send()
+            .await
+            .expect("r")
+            .status(),
+        200
+    );
+}
+
+fn app_web(app: &TestApp) -> Arc<WebState> {
+    Arc::clone(&app.web)
+}
+
+#[test]
+fn a_malformed_web_config_stops_start_up_with_its_line_and_check_mode_validates() {
+    let bad = write_web_config(
+        "bad.yml",
+        "tls_server_config:\n  cert_file: a.pem\n  key_flie: b.pem\n",
+    );
+    let output = exporter(&["--demo", "--web.config.file", bad.to_str().expect("path")])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first = stderr.lines().next().unwrap_or("");
+    assert!(
+        first.contains("--web.config.file") && first.contains("bad.yml"),
+        "{first}"
+    );
+    assert!(first.contains("line 3"), "{first}");
+
+    let check = exporter(&[
+        "--demo",
+        "--web.config.check",
+        "--web.config.file",
+        bad.to_str().expect("path"),
+    ])
+    .output()
+    .expect("runs");
+    assert_eq!(check.status.code(), Some(2));
+
+    let alice = bcrypt::hash("x", 4).expect("hash");
+    let good = write_web_config(
+        "good.yml",
+        &format!("basic_auth_users:\n  alice: '{alice}'\n"),
+    );
+    let check = exporter(&[
+        "--demo",
+        "--web.config.check",
+        "--web.config.file",
+        good.to_str().expect("path"),
+    ])
+    .output()
+    .expect("runs");
+    assert_eq!(check.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        "web config OK"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_greedy_clients_do_not_stop_scrapes_or_polls() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let sim = spawn_sim(2_000, 1).await;
+    let mut cfg = config(&sim.api_url(), Strategy::Scan);
+    cfg.limits = Limits {
+        header_read_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let app = spawn_app(cfg).await;
+    app.poller.poll_once().await.expect("poll");
+    let address = app.address;
+
+    // 200 clients that send half a request head and then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        slow.push(stream);
+    }
+    // Meanwhile 64 concurrent scrapers, 10 scrapes each, all served.
+    let mut scrapers = Vec::new();
+    for _ in 0..64 {
+        let url = app.url("/metrics");
+        scrapers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut ok = 0;
+            for _ in 0..10 {
+                if client
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+                {
+                    ok += 1;
+                }
+            }
+            ok
+        }));
+    }
+    let mut served = 0;
+    for s in scrapers {
+        served += s.await.expect("scraper");
+    }
+    assert_eq!(served, 640);
+    app.poller.poll_once().await.expect("polling goes on");
+
+    // The slow clients are cut off once their header time is up.
+    let mut buf = vec![0u8; 512];
+    let read = tokio::time::timeout(Duration::from_secs(5), slow[0].read(&mut buf))
+        .await
+        .expect("the server closes a slow client within its header timeout");
+    let n = read.unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        n == 0 || answer.starts_with("HTTP/1.1 408"),
+        "closed or 408, got {answer:?}"
+    );
+
+    // A request head over the size limit is refused, not buffered.
+    let mut big = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = big.write_all(huge.as_bytes()).await;
+    let read = tokio::time::timeout(Duration::from_secs(5), big.read(&mut buf))
+        .await
+        .expect("an answer or a close");
+    let n = read.unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        n == 0 || answer.starts_with("HTTP/1.1 431"),
+        "closed or 431, got {answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_endpoint_or_path_shows_the_secret_or_the_upstream_url() {
+    let sim = spawn_sim(500, 1).await;
+    let app = spawn_app(config(&sim.api_url(), Strategy::Auto)).await;
+    app.poller.poll_once().await.expect("poll");
+    let upstream = sim.address.to_string();
+    for path in [
+        "/",
+        "/metrics",
+        "/-/healthy",
+        "/-/ready",
+        "/config",
+        "/debug/pprof",
+        "/metrics?debug=1",
+        "/%2e%2e/etc/passwd",
+    ] {
+        let response = reqwest::get(app.url(path)).await.expect("request");
+        let body = response.text().await.expect("body");
+        assert!(!body.contains(SECRET), "{path} shows the secret");
+        assert!(
+            !body.contains(&upstream),
+            "{path} shows the upstream address"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_custom_ca_file_lets_the_exporter_trust_a_private_api_certificate() {
+    let pki = Pki::new("upstream");
+    let sim = spawn_sim(500, 2).await;
+    // The simulator, served over TLS with the test CA's certificate.
+    let web = WebState::load(Some(pki.web_config("sim-web.yml", ""))).expect("web config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server::serve(
+        listener,
+        sim.sim.router(),
+        web,
+        Limits::default(),
+        shutdown.clone(),
+    ));
+    let api = format!("https://{address}/v2");
+
+    let mut trusted = config(&api, Strategy::Scan);
+    trusted.ca_file = Some(pki.dir.join("ca.pem"));
+    let app = spawn_app(trusted).await;
+    app.poller
+        .poll_once()
+        .await
+        .expect("trusted CA: poll succeeds");
+
+    let untrusted = spawn_app(config(&api, Strategy::Scan)).await;
+    let error = untrusted.poller.poll_once().await.expect_err("unknown CA");
+    let message = format!("{error:#}");
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn http_proxy_and_no_proxy_from_the_environment_are_honoured() {
+    // The simulator doubles as the proxy: a proxied request arrives in absolute form, and the
+    // router serves it by its path. The target host never resolves, so only the proxy can answer.
+    let sim = spawn_sim(500, 3).await;
+    let proxy = format!("http://{}", sim.address);
+    for (no_proxy, expect_success) in [("", true), ("corbado.invalid", false)] {
+        let mut command = exporter(&[
+            "--corbado.api-url",
+            "http://corbado.invalid/v2",
+            "--corbado.project-id",
+            crate::helpers::PROJECT,
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--corbado.timeout",
+            "2s",
+        ]);
+        command
+            .env("CORBADO_API_SECRET", SECRET)
+            .env("HTTP_PROXY", &proxy)
+            .env("http_proxy", &proxy)
+            .env("NO_PROXY", no_proxy)
+            .env("no_proxy", no_proxy);
+        let running = Running::start(command);
+        let address = running.address().await;
+        let metrics = format!("http://{address}/metrics");
+        let outcome = |text: &str| {
+            if text.contains("corbado_up{project_id=\"pro-test\"} 1") {
+                Some(true)
+            } else if text
+                .contains("corbado_exporter_poll_failures_total{project_id=\"pro-test\"} 1")
+            {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let result = loop {
+            if let Ok(response) = reqwest::get(&metrics).await {
+                if let Some(outcome) = outcome(&response.text().await.unwrap_or_default()) {
+                    break Some(outcome);
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no poll finished");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(result, Some(expect_success), "NO_PROXY={no_proxy:?}");
+        let (code, _) = running.terminate().await;
+        assert_eq!(code, Some(0));
+    }
+}
