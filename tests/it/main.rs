@@ -3,6 +3,7 @@
 
 mod cli;
 mod dashboard;
+mod deploy;
 mod golden;
 mod helpers;
 mod openapi;

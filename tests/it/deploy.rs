@@ -1,0 +1,165 @@
+//! Deployment files: the Dockerfile (hadolint and structure), docker-compose, Kubernetes
+//! manifests, the systemd unit, and the healthcheck the image relies on.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use corbado_exporter::config::Strategy;
+use serde_yaml::Value;
+
+use crate::cli::exporter;
+use crate::helpers::{config, free_port, spawn_app, spawn_sim};
+use crate::promtool::tool_available;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn yaml_docs(path: &str) -> Vec<Value> {
+    use serde::Deserialize as _;
+    serde_yaml::Deserializer::from_str(&read(path))
+        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .collect()
+}
+
+#[test]
+fn the_dockerfile_is_multi_stage_pinned_locked_and_unprivileged() {
+    let dockerfile = read("Dockerfile");
+    let froms: Vec<&str> = dockerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(froms.len(), 2, "a build stage and a runtime stage");
+    for from in &froms {
+        let image = from.split_whitespace().nth(1).expect("image");
+        assert!(image.contains(':') && !image.ends_with(":latest"), "{image} must be pinned");
+    }
+    assert!(dockerfile.contains("cargo build --release --locked"));
+    assert!(dockerfile.contains("distroless"));
+    assert!(dockerfile.lines().any(|l| l.starts_with("USER 65532")), "non-root user");
+    assert!(dockerfile.contains("EXPOSE 9877"));
+    assert!(dockerfile.contains(r#"CMD ["/usr/local/bin/corbado-exporter", "healthcheck"]"#));
+    assert!(dockerfile.contains("org.opencontainers.image.source"));
+    let ignore = read(".dockerignore");
+    assert!(ignore.lines().any(|l| l == "target") && ignore.lines().any(|l| l == ".git"));
+
+    if tool_available("hadolint") {
+        let output = Command::new("hadolint")
+            .arg(repo("Dockerfile"))
+            .output()
+            .expect("hadolint runs");
+        assert!(
+            output.status.success(),
+            "hadolint: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+#[test]
+fn docker_compose_is_valid_and_every_file_it_mounts_exists() {
+    let compose = &yaml_docs("deploy/docker-compose.yml")[0];
+    let services = compose["services"].as_mapping().expect("services");
+    assert!(["exporter", "prometheus", "grafana"]
+        .iter()
+        .all(|s| services.contains_key(*s)));
+    let command = compose["services"]["exporter"]["command"][0].as_str();
+    assert_eq!(command, Some("--demo"));
+    for (name, service) in services {
+        for volume in service["volumes"].as_sequence().into_iter().flatten() {
+            let host = volume.as_str().expect("short volume syntax").split(':').next().expect("host path");
+            assert!(repo("deploy").join(host).exists(), "{name:?} mounts {host}, which is missing");
+        }
+    }
+    if tool_available("docker-compose") {
+        let output = Command::new("docker-compose")
+            .args(["-f", "deploy/docker-compose.yml", "config", "-q"])
+            .current_dir(repo("."))
+            .output()
+            .expect("docker-compose runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+#[test]
+fn kubernetes_manifests_parse_and_wire_probes_and_the_secret_file() {
+    let mut kinds = Vec::new();
+    for file in ["secret", "deployment", "service", "servicemonitor", "prometheusrule"] {
+        for doc in yaml_docs(&format!("deploy/kubernetes/{file}.yaml")) {
+            assert!(doc["apiVersion"].is_string(), "{file}: apiVersion");
+            kinds.push(doc["kind"].as_str().expect("kind").to_owned());
+        }
+    }
+    assert_eq!(kinds, ["Secret", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"]);
+
+    let deployment = &yaml_docs("deploy/kubernetes/deployment.yaml")[0];
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/-/healthy");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/-/ready");
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    let env = container["env"].as_sequence().expect("env");
+    assert!(env.iter().any(|e| e["name"] == "CORBADO_API_SECRET_FILE"));
+    assert!(!env.iter().any(|e| e["name"] == "CORBADO_API_SECRET"), "the secret goes in a file");
+    let volume = &deployment["spec"]["template"]["spec"]["volumes"][0];
+    assert_eq!(volume["secret"]["secretName"], "corbado-exporter");
+}
+
+#[test]
+fn the_prometheus_rule_carries_the_same_rules_as_the_rule_files() {
+    let rule = &yaml_docs("deploy/kubernetes/prometheusrule.yaml")[0];
+    let mut expected: Vec<Value> = Vec::new();
+    for file in ["prometheus/recording.yml", "prometheus/alerts.yml"] {
+        let doc = &yaml_docs(file)[0];
+        expected.extend(doc["groups"].as_sequence().expect("groups").iter().cloned());
+    }
+    // The operator names the job after the Service.
+    let text = serde_yaml::to_string(&expected)
+        .expect("yaml")
+        .replace(r#"job=\"corbado\""#, r#"job=\"corbado-exporter\""#)
+        .replace(r#"job="corbado""#, r#"job="corbado-exporter""#);
+    let expected: Value = serde_yaml::from_str(&text).expect("yaml");
+    assert_eq!(rule["spec"]["groups"], expected);
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: systemd-analyze not available");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("corbado-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let unit = read("deploy/systemd/corbado-exporter.service")
+        .replace("/usr/local/bin/corbado-exporter", env!("CARGO_BIN_EXE_corbado-exporter"));
+    let path = dir.join("corbado-exporter.service");
+    std::fs::write(&path, unit).expect("write");
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze runs");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(!said.contains("corbado-exporter.service:"), "remarks on the unit: {said}");
+}
+
+#[tokio::test]
+async fn the_healthcheck_subcommand_says_healthy_or_not_by_its_exit_code() {
+    let sim = spawn_sim(100, 1).await;
+    let app = spawn_app(config(&sim.api_url(), Strategy::Scan)).await;
+    let url = app.url("/-/healthy");
+    let ok = tokio::task::spawn_blocking(move || {
+        exporter(&["healthcheck", "--url", &url]).output().expect("runs")
+    })
+    .await
+    .expect("join");
+    assert_eq!(ok.status.code(), Some(0));
+
+    let closed = format!("http://127.0.0.1:{}/-/healthy", free_port());
+    let down = exporter(&["healthcheck", "--url", &closed, "--timeout", "2s"])
+        .output()
+        .expect("runs");
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).starts_with("unhealthy:"));
+}
