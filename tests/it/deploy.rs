@@ -29,15 +29,24 @@ fn yaml_docs(path: &str) -> Vec<Value> {
 #[test]
 fn the_dockerfile_is_multi_stage_pinned_locked_and_unprivileged() {
     let dockerfile = read("Dockerfile");
-    let froms: Vec<&str> = dockerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
+    let froms: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .collect();
     assert_eq!(froms.len(), 2, "a build stage and a runtime stage");
     for from in &froms {
         let image = from.split_whitespace().nth(1).expect("image");
-        assert!(image.contains(':') && !image.ends_with(":latest"), "{image} must be pinned");
+        assert!(
+            image.contains(':') && !image.ends_with(":latest"),
+            "{image} must be pinned"
+        );
     }
     assert!(dockerfile.contains("cargo build --release --locked"));
     assert!(dockerfile.contains("distroless"));
-    assert!(dockerfile.lines().any(|l| l.starts_with("USER 65532")), "non-root user");
+    assert!(
+        dockerfile.lines().any(|l| l.starts_with("USER 65532")),
+        "non-root user"
+    );
     assert!(dockerfile.contains("EXPOSE 9877"));
     assert!(dockerfile.contains(r#"CMD ["/usr/local/bin/corbado-exporter", "healthcheck"]"#));
     assert!(dockerfile.contains("org.opencontainers.image.source"));
@@ -68,8 +77,16 @@ fn docker_compose_is_valid_and_every_file_it_mounts_exists() {
     assert_eq!(command, Some("--demo"));
     for (name, service) in services {
         for volume in service["volumes"].as_sequence().into_iter().flatten() {
-            let host = volume.as_str().expect("short volume syntax").split(':').next().expect("host path");
-            assert!(repo("deploy").join(host).exists(), "{name:?} mounts {host}, which is missing");
+            let host = volume
+                .as_str()
+                .expect("short volume syntax")
+                .split(':')
+                .next()
+                .expect("host path");
+            assert!(
+                repo("deploy").join(host).exists(),
+                "{name:?} mounts {host}, which is missing"
+            );
         }
     }
     if tool_available("docker-compose") {
@@ -78,20 +95,39 @@ fn docker_compose_is_valid_and_every_file_it_mounts_exists() {
             .current_dir(repo("."))
             .output()
             .expect("docker-compose runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 
 #[test]
 fn kubernetes_manifests_parse_and_wire_probes_and_the_secret_file() {
     let mut kinds = Vec::new();
-    for file in ["secret", "deployment", "service", "servicemonitor", "prometheusrule"] {
+    for file in [
+        "secret",
+        "deployment",
+        "service",
+        "servicemonitor",
+        "prometheusrule",
+    ] {
         for doc in yaml_docs(&format!("deploy/kubernetes/{file}.yaml")) {
             assert!(doc["apiVersion"].is_string(), "{file}: apiVersion");
             kinds.push(doc["kind"].as_str().expect("kind").to_owned());
         }
     }
-    assert_eq!(kinds, ["Secret", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"]);
+    assert_eq!(
+        kinds,
+        [
+            "Secret",
+            "Deployment",
+            "Service",
+            "ServiceMonitor",
+            "PrometheusRule"
+        ]
+    );
 
     let deployment = &yaml_docs("deploy/kubernetes/deployment.yaml")[0];
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
@@ -100,7 +136,10 @@ fn kubernetes_manifests_parse_and_wire_probes_and_the_secret_file() {
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     let env = container["env"].as_sequence().expect("env");
     assert!(env.iter().any(|e| e["name"] == "CORBADO_API_SECRET_FILE"));
-    assert!(!env.iter().any(|e| e["name"] == "CORBADO_API_SECRET"), "the secret goes in a file");
+    assert!(
+        !env.iter().any(|e| e["name"] == "CORBADO_API_SECRET"),
+        "the secret goes in a file"
+    );
     let volume = &deployment["spec"]["template"]["spec"]["volumes"][0];
     assert_eq!(volume["secret"]["secretName"], "corbado-exporter");
 }
@@ -124,14 +163,20 @@ fn the_prometheus_rule_carries_the_same_rules_as_the_rule_files() {
 
 #[test]
 fn the_systemd_unit_verifies() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: systemd-analyze not available");
         return;
     }
     let dir = std::env::temp_dir().join(format!("corbado-unit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let unit = read("deploy/systemd/corbado-exporter.service")
-        .replace("/usr/local/bin/corbado-exporter", env!("CARGO_BIN_EXE_corbado-exporter"));
+    let unit = read("deploy/systemd/corbado-exporter.service").replace(
+        "/usr/local/bin/corbado-exporter",
+        env!("CARGO_BIN_EXE_corbado-exporter"),
+    );
     let path = dir.join("corbado-exporter.service");
     std::fs::write(&path, unit).expect("write");
     let output = Command::new("systemd-analyze")
@@ -141,7 +186,10 @@ fn the_systemd_unit_verifies() {
         .expect("systemd-analyze runs");
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{said}");
-    assert!(!said.contains("corbado-exporter.service:"), "remarks on the unit: {said}");
+    assert!(
+        !said.contains("corbado-exporter.service:"),
+        "remarks on the unit: {said}"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +198,9 @@ async fn the_healthcheck_subcommand_says_healthy_or_not_by_its_exit_code() {
     let app = spawn_app(config(&sim.api_url(), Strategy::Scan)).await;
     let url = app.url("/-/healthy");
     let ok = tokio::task::spawn_blocking(move || {
-        exporter(&["healthcheck", "--url", &url]).output().expect("runs")
+        exporter(&["healthcheck", "--url", &url])
+            .output()
+            .expect("runs")
     })
     .await
     .expect("join");

@@ -191,40 +191,25 @@ async fn basic_auth_guards_every_endpoint_and_reloads_when_the_file_changes() {
     std::fs::write(&path, format!("basic_auth_users:\n  bob: '{bob}'\n  \n")).expect("rewrite");
     assert!(app_web(&app).reload_if_changed());
     let url = app.url("/metrics");
-    assert_eq!(
-        client
-            .get(&url)
-            .basic_auth("bob", Some("builder"))
-            .send()
-            .await
-            .expect("r")
-            .status(),
-        200
-    );
-    assert_eq!(
-        client
-            .get(&url)
-            .basic_auth("alice", Some("wonderland"))
-            .send()
-            .await
-            .expect("r")
-            .status(),
-        401
-    );
+    assert_eq!(status_as(&client, &url, "bob", "builder").await, 200);
+    assert_eq!(status_as(&client, &url, "alice", "wonderland").await, 401);
 
     // A broken file on reload is refused and the last good one stays.
     std::fs::write(&path, "basic_auth_users: [not, a, map\n").expect("rewrite");
     assert!(!app_web(&app).reload_if_changed());
-    assert_eq!(
-        client
-            .get(&url)
-            .basic_auth("bob", Some("builder"))
-            .send()
-            .await
-            .expect("r")
-            .status(),
-        200
-    );
+    assert_eq!(status_as(&client, &url, "bob", "builder").await, 200);
+}
+
+/// The status of a GET of `url` with basic-auth credentials.
+async fn status_as(client: &reqwest::Client, url: &str, user: &str, password: &str) -> u16 {
+    client
+        .get(url)
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
 }
 
 fn app_web(app: &TestApp) -> Arc<WebState> {
