@@ -102,10 +102,11 @@ impl Simulator {
         })
     }
 
-    /// A realistic population of `sessions` sessions as of now, with the demo credentials.
+    /// A realistic population of `sessions` sessions as of now, with the demo credentials and
+    /// the demo's faster clock of events.
     pub fn demo(sessions: u64, seed: u64) -> Arc<Self> {
         let population = Population::generate(
-            Params::realistic(sessions, seed),
+            Params::demo(sessions, seed),
             unix_millis(SystemTime::now()) / 1000 * 1000,
         );
         Simulator::new(population, DEMO_PROJECT_ID, DEMO_SECRET)
