@@ -153,7 +153,7 @@ impl Running {
         Running { child, stderr }
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         self.stderr.lock().expect("lock").clone()
     }
 
@@ -198,6 +198,14 @@ impl Running {
         // Let the reader thread drain the pipe.
         let _ = self.child.wait();
         (code.flatten(), self.log())
+    }
+}
+
+impl Drop for Running {
+    /// A test that fails half-way must not leave an exporter running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
