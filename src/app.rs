@@ -4,19 +4,20 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Source};
+use crate::config::{Config, HealthcheckArgs, SimulatorArgs, Source};
+use crate::corbado::query::unix_millis;
 use crate::corbado::{Client, ClientOptions};
 use crate::metrics::State;
 use crate::poller::{PollSettings, Poller};
 use crate::secret::Secret;
 use crate::server::{self, Limits};
-use crate::simulator::{self, Simulator};
+use crate::simulator::{self, Params, Population, Simulator};
 use crate::web_config::WebState;
 
 /// Sessions in the `--demo` population: big enough to look like a real project, small enough
@@ -147,6 +148,63 @@ impl App {
     pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
         server::serve(self.listener, self.router, self.web, self.limits, shutdown).await
     }
+}
+
+/// The exporter as the binary runs it: build, serve and poll until SIGINT or SIGTERM.
+pub async fn run_until_signal(config: Config) -> anyhow::Result<()> {
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        revision = crate::REVISION,
+        strategy = config.strategy.as_str(),
+        demo = matches!(config.source, Source::Demo),
+        "starting corbado-exporter"
+    );
+    let shutdown = CancellationToken::new();
+    let app = App::build(config, &shutdown).await?;
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        signal.cancel();
+    });
+    app.run(shutdown).await
+}
+
+/// `corbado-exporter simulator`: the simulated API on its own, until SIGINT or SIGTERM.
+pub async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
+    let secret = std::env::var(crate::config::SECRET_ENV)
+        .unwrap_or_else(|_| simulator::DEMO_SECRET.to_owned());
+    let now = unix_millis(SystemTime::now()) / 1000 * 1000;
+    let population =
+        Population::generate(Params::realistic(u64::from(args.sessions), args.seed), now);
+    let sim = Simulator::new(population, &args.project_id, &secret);
+    let shutdown = CancellationToken::new();
+    let address = sim.spawn(&args.listen, shutdown.clone()).await?;
+    if !args.frozen {
+        tokio::spawn(Arc::clone(&sim).evolve(DEMO_TICK, shutdown.clone()));
+    }
+    tracing::info!(
+        %address,
+        sessions = args.sessions,
+        seed = args.seed,
+        project_id = args.project_id,
+        api_url = format!("http://{address}/v2"),
+        "simulated Corbado API listening"
+    );
+    shutdown_signal().await;
+    shutdown.cancel();
+    Ok(())
+}
+
+/// `corbado-exporter healthcheck`: `Ok` when the URL answers with a success status.
+pub async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(args.timeout)
+        .danger_accept_invalid_certs(args.insecure)
+        .build()?;
+    let status = client.get(&args.url).send().await?.status();
+    anyhow::ensure!(status.is_success(), "{} answered {status}", args.url);
+    Ok(())
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

@@ -1,23 +1,27 @@
 //! The binary: parse flags, set up logging, run, and map the outcome to an exit code.
+//! Everything it runs lives in the library (`app.rs`), where the tests reach it too.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser as _;
-use corbado_exporter::app::{self, App};
-use corbado_exporter::config::{
-    Cli, Command, Config, HealthcheckArgs, LogFormat, LogLevel, SimulatorArgs, SECRET_ENV,
-};
-use corbado_exporter::simulator::{self, Params, Population, Simulator};
-use tokio_util::sync::CancellationToken;
+use corbado_exporter::app;
+use corbado_exporter::config::{Cli, Command, Config, LogFormat, LogLevel, SECRET_ENV};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Healthcheck(args)) => healthcheck(args),
+        Some(Command::Healthcheck(args)) => {
+            match runtime().and_then(|rt| rt.block_on(app::healthcheck(args))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("unhealthy: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Simulator(args)) => {
             init_logging(args.log_level, LogFormat::Text);
-            finish(runtime().and_then(|rt| rt.block_on(run_simulator(args))))
+            finish(runtime().and_then(|rt| rt.block_on(app::run_simulator(args))))
         }
         None => {
             let check_only = cli.exporter.web_config_check;
@@ -33,7 +37,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             init_logging(config.log_level, config.log_format);
-            finish(runtime().and_then(|rt| rt.block_on(run_exporter(config))))
+            finish(runtime().and_then(|rt| rt.block_on(app::run_until_signal(config))))
         }
     }
 }
@@ -44,78 +48,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Reports a fatal error once, through the log (which goes to stderr), with its causes.
 fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "exiting");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run_exporter(config: Config) -> anyhow::Result<()> {
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        revision = corbado_exporter::REVISION,
-        strategy = config.strategy.as_str(),
-        demo = matches!(config.source, corbado_exporter::config::Source::Demo),
-        "starting corbado-exporter"
-    );
-    let shutdown = CancellationToken::new();
-    let app = App::build(config, &shutdown).await?;
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        app::shutdown_signal().await;
-        tracing::info!("shutting down");
-        signal.cancel();
-    });
-    app.run(shutdown).await
-}
-
-async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
-    let secret = std::env::var(SECRET_ENV).unwrap_or_else(|_| simulator::DEMO_SECRET.to_owned());
-    let now =
-        corbado_exporter::corbado::query::unix_millis(std::time::SystemTime::now()) / 1000 * 1000;
-    let population =
-        Population::generate(Params::realistic(u64::from(args.sessions), args.seed), now);
-    let sim = Simulator::new(population, &args.project_id, &secret);
-    let shutdown = CancellationToken::new();
-    let address = sim.spawn(&args.listen, shutdown.clone()).await?;
-    if !args.frozen {
-        tokio::spawn(Arc::clone(&sim).evolve(app::DEMO_TICK, shutdown.clone()));
-    }
-    tracing::info!(
-        %address,
-        sessions = args.sessions,
-        seed = args.seed,
-        project_id = args.project_id,
-        api_url = format!("http://{address}/v2"),
-        "simulated Corbado API listening"
-    );
-    app::shutdown_signal().await;
-    shutdown.cancel();
-    Ok(())
-}
-
-/// `healthcheck`: exit 0 when the URL answers 200, 1 otherwise (with the reason on stderr).
-fn healthcheck(args: HealthcheckArgs) -> ExitCode {
-    let result = runtime().and_then(|rt| {
-        rt.block_on(async {
-            let client = reqwest::Client::builder()
-                .timeout(args.timeout)
-                .danger_accept_invalid_certs(args.insecure)
-                .build()?;
-            let status = client.get(&args.url).send().await?.status();
-            anyhow::ensure!(status.is_success(), "{} answered {status}", args.url);
-            Ok(())
-        })
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("unhealthy: {e:#}");
             ExitCode::FAILURE
         }
     }
