@@ -153,6 +153,10 @@ impl Running {
         Running { child, stderr }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         self.stderr.lock().expect("lock").clone()
     }

@@ -47,6 +47,16 @@ async fn server_errors_are_retried_and_every_attempt_is_counted() {
     assert_eq!(counter(&app, "503").await, 1.0);
     assert_eq!(counter(&app, "502").await, 1.0);
     assert_eq!(counter(&app, "200").await, pages as f64);
+    let samples = parse_samples(&app.scrape().await);
+    assert_eq!(
+        value(
+            &samples,
+            "corbado_exporter_api_request_duration_seconds_count",
+            &[]
+        ),
+        Some((pages + 3) as f64),
+        "every attempt is timed too"
+    );
     let truth = sim
         .sim
         .expected(report.now_ms, &app.config.window_durations(), 10);

@@ -216,6 +216,58 @@ fn app_web(app: &TestApp) -> Arc<WebState> {
     Arc::clone(&app.web)
 }
 
+#[tokio::test]
+async fn sighup_makes_the_running_binary_reread_its_web_config() {
+    let alice = bcrypt::hash("secret", 4).expect("hash");
+    let bobby = bcrypt::hash("secret", 4).expect("hash");
+    let path = write_web_config(
+        "hup.yml",
+        &format!("basic_auth_users:\n  alice: '{alice}'\n"),
+    );
+    let running = Running::start(exporter(&[
+        "--demo",
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--web.config.file",
+        path.to_str().expect("path"),
+    ]));
+    let url = format!("http://{}/-/healthy", running.address().await);
+    let client = reqwest::Client::new();
+    assert_eq!(status_as(&client, &url, "alice", "secret").await, 200);
+
+    // Same length, same modification time: the file watcher sees nothing, only SIGHUP can tell.
+    let modified = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::fs::write(&path, format!("basic_auth_users:\n  bobby: '{bobby}'\n")).expect("rewrite");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(modified))
+        .expect("restore mtime");
+    assert_eq!(
+        status_as(&client, &url, "alice", "secret").await,
+        200,
+        "not reloaded yet"
+    );
+
+    let pid = running.pid().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    crate::helpers::eventually(Duration::from_secs(10), "the reload", || {
+        let (client, url) = (client.clone(), url.clone());
+        async move { status_as(&client, &url, "bobby", "secret").await == 200 }
+    })
+    .await;
+    assert_eq!(status_as(&client, &url, "alice", "secret").await, 401);
+    let (code, log) = running.terminate().await;
+    assert_eq!(code, Some(0));
+    assert!(log.contains("web config reloaded"), "{log}");
+}
+
 #[test]
 fn a_malformed_web_config_stops_start_up_with_its_line_and_check_mode_validates() {
     let bad = write_web_config(
