@@ -473,8 +473,8 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     let rate: f64 = text
         .parse()
         .map_err(|_| "not a number of requests per second".to_string())?;
-    if !rate.is_finite() || rate < 0.0 {
-        return Err("must be zero (no limit) or a positive number".into());
+    if !rate.is_finite() || rate < 0.0 || (rate > 0.0 && rate < 0.001) {
+        return Err("must be zero (no limit) or at least 0.001".into());
     }
     Ok(rate)
 }
@@ -626,6 +626,7 @@ mod tests {
             vec!["--corbado.page-size", "0"],
             vec!["--corbado.concurrency", "0"],
             vec!["--corbado.max-requests-per-second", "-1.5"],
+            vec!["--corbado.max-requests-per-second", "1e-30"],
             vec!["--web.listen-address", "9877"],
             vec!["--web.telemetry-path", "metrics"],
             vec!["--web.telemetry-path", "/-/ready"],

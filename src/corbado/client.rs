@@ -437,8 +437,13 @@ const SLOWDOWN: Duration = Duration::from_secs(60);
 
 impl RateLimiter {
     pub fn new(per_second: f64) -> Self {
-        let interval = (per_second > 0.0 && per_second.is_finite())
-            .then(|| Duration::from_secs_f64(1.0 / per_second));
+        // A rate so small that its interval does not fit a Duration is no different from an
+        // hour between requests; config refuses such rates anyway.
+        let interval = (per_second > 0.0 && per_second.is_finite()).then(|| {
+            Duration::try_from_secs_f64(1.0 / per_second)
+                .unwrap_or(Duration::from_secs(3600))
+                .min(Duration::from_secs(3600))
+        });
         let now = Instant::now();
         RateLimiter {
             interval,

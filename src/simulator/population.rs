@@ -663,13 +663,14 @@ impl Population {
             let active = s.status == Status::Active.index() as u8;
             let expired = s.status == Status::Expired.index() as u8;
             for (k, &len) in w.iter().enumerate() {
-                if now_ms - len < s.created_ms && s.created_ms <= now_ms {
+                let (since, until) = (now_ms.saturating_sub(len), now_ms.saturating_add(len));
+                if since < s.created_ms && s.created_ms <= now_ms {
                     summary.created_in_window[k] += 1;
                 }
-                if active && now_ms < s.expires_ms && s.expires_ms <= now_ms + len {
+                if active && now_ms < s.expires_ms && s.expires_ms <= until {
                     summary.expiring_in_window[k] += 1;
                 }
-                if expired && now_ms - len < s.expires_ms && s.expires_ms <= now_ms {
+                if expired && since < s.expires_ms && s.expires_ms <= now_ms {
                     summary.expired_in_window[k] += 1;
                 }
             }
