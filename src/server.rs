@@ -91,8 +91,10 @@ pub fn router(
 
 /// Every request: the concurrency cap, then basic auth, then the configured headers.
 async fn protect(AxumState(guard): AxumState<Guard>, request: Request, next: Next) -> Response {
+    // Health probes skip the cap: a burst of scrapes must not get a pod restarted.
+    let probe = request.uri().path().starts_with("/-/");
     let _permit = match &guard.requests {
-        Some(semaphore) => match Arc::clone(semaphore).try_acquire_owned() {
+        Some(semaphore) if !probe => match Arc::clone(semaphore).try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => {
                 return (
@@ -102,7 +104,7 @@ async fn protect(AxumState(guard): AxumState<Guard>, request: Request, next: Nex
                     .into_response()
             }
         },
-        None => None,
+        _ => None,
     };
     let credentials = basic_credentials(request.headers());
     let refused = match guard
