@@ -8,7 +8,7 @@ use corbado_exporter::config::Strategy;
 use serde_yaml::Value;
 
 use crate::cli::exporter;
-use crate::helpers::{config, free_port, spawn_app, spawn_sim};
+use crate::helpers::{config, free_port, run_tool, spawn_app, spawn_sim};
 use crate::promtool::tool_available;
 
 fn repo(path: &str) -> PathBuf {
@@ -54,15 +54,7 @@ fn the_dockerfile_is_multi_stage_pinned_locked_and_unprivileged() {
     assert!(ignore.lines().any(|l| l == "target") && ignore.lines().any(|l| l == ".git"));
 
     if tool_available("hadolint") {
-        let output = Command::new("hadolint")
-            .arg(repo("Dockerfile"))
-            .output()
-            .expect("hadolint runs");
-        assert!(
-            output.status.success(),
-            "hadolint: {}",
-            String::from_utf8_lossy(&output.stdout)
-        );
+        run_tool("hadolint", &["Dockerfile"]);
     }
 }
 
@@ -90,15 +82,9 @@ fn docker_compose_is_valid_and_every_file_it_mounts_exists() {
         }
     }
     if tool_available("docker-compose") {
-        let output = Command::new("docker-compose")
-            .args(["-f", "deploy/docker-compose.yml", "config", "-q"])
-            .current_dir(repo("."))
-            .output()
-            .expect("docker-compose runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+        run_tool(
+            "docker-compose",
+            &["-f", "deploy/docker-compose.yml", "config", "-q"],
         );
     }
 }
@@ -179,13 +165,10 @@ fn the_systemd_unit_verifies() {
     );
     let path = dir.join("corbado-exporter.service");
     std::fs::write(&path, unit).expect("write");
-    let output = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .expect("systemd-analyze runs");
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{said}");
+    let said = run_tool(
+        "systemd-analyze",
+        &["verify", path.to_str().expect("UTF-8 path")],
+    );
     assert!(
         !said.contains("corbado-exporter.service:"),
         "remarks on the unit: {said}"

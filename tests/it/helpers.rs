@@ -6,11 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use corbado_exporter::aggregate::Summary;
 use corbado_exporter::app::App;
 use corbado_exporter::config::{parse_windows, Config, LogFormat, LogLevel, Source, Strategy};
 use corbado_exporter::corbado::client::RetryPolicy;
 use corbado_exporter::metrics::State;
-use corbado_exporter::poller::Poller;
+use corbado_exporter::poller::{PollReport, Poller};
 use corbado_exporter::secret::Secret;
 use corbado_exporter::server::Limits;
 use corbado_exporter::simulator::{Params, Population, Simulator};
@@ -29,6 +30,26 @@ pub struct TestSim {
 impl TestSim {
     pub fn api_url(&self) -> String {
         format!("http://{}/v2", self.address)
+    }
+}
+
+impl TestSim {
+    /// The exact session gauges at the instant `report`'s poll took, for `app`'s windows and top-k.
+    pub fn truth(&self, app: &TestApp, report: &PollReport) -> Summary {
+        self.sim.expected(
+            report.now_ms,
+            &app.config.window_durations(),
+            app.config.top_k,
+        )
+    }
+
+    /// Asserts that `app`'s current snapshot is exactly the ground truth for `report`.
+    pub fn assert_exact(&self, app: &TestApp, report: &PollReport, what: &str) {
+        let snapshot = app
+            .state
+            .snapshot()
+            .expect("a snapshot after a successful poll");
+        assert_eq!(snapshot.summary, self.truth(app, report), "{what}");
     }
 }
 
@@ -215,4 +236,24 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// Runs `program` with `args` in the repository root, asserts it succeeded, and returns what it
+/// printed (stdout, then stderr), for the tests that drive external tools.
+pub fn run_tool(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("{program} does not run: {e}"));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed:\n{said}"
+    );
+    said
 }

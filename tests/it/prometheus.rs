@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::cli::{exporter, Running};
 use crate::dashboard::{dashboard, exprs, panels};
-use crate::helpers::{eventually, free_port};
+use crate::helpers::{eventually, free_port, run_tool};
 use crate::promtool::tool_available;
 
 fn repo(path: &str) -> PathBuf {
@@ -17,18 +17,7 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn promtool(args: &[&str]) -> String {
-    let output = Command::new("promtool")
-        .args(args)
-        .current_dir(repo("."))
-        .output()
-        .expect("promtool runs");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "promtool {args:?} failed:\n{said}");
-    said
+    run_tool("promtool", args)
 }
 
 #[test]

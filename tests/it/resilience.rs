@@ -57,10 +57,7 @@ async fn server_errors_are_retried_and_every_attempt_is_counted() {
         Some((pages + 3) as f64),
         "every attempt is timed too"
     );
-    let truth = sim
-        .sim
-        .expected(report.now_ms, &app.config.window_durations(), 10);
-    assert_eq!(app.state.snapshot().expect("snapshot").summary, truth);
+    sim.assert_exact(&app, &report, "summary against the ground truth");
 }
 
 #[tokio::test]
@@ -103,10 +100,7 @@ async fn rate_limits_are_waited_out_with_and_without_retry_after() {
     ]));
     let report = app.poller.poll_once().await.expect("429s are waited out");
     assert_eq!(counter(&app, "429").await, 3.0);
-    let truth = sim
-        .sim
-        .expected(report.now_ms, &app.config.window_durations(), 10);
-    assert_eq!(app.state.snapshot().expect("snapshot").summary, truth);
+    sim.assert_exact(&app, &report, "summary against the ground truth");
 }
 
 #[tokio::test]
@@ -177,10 +171,7 @@ async fn bad_bodies_fail_the_poll_with_a_reason_and_the_last_snapshot_stays() {
         ..Faults::default()
     });
     let report = app.poller.poll_once().await.expect("recovers");
-    let truth = sim
-        .sim
-        .expected(report.now_ms, &app.config.window_durations(), 10);
-    assert_eq!(app.state.snapshot().expect("snapshot").summary, truth);
+    sim.assert_exact(&app, &report, "summary against the ground truth");
 }
 
 #[tokio::test]
@@ -193,14 +184,7 @@ async fn unknown_fields_are_ignored() {
     for strategy in [Strategy::Scan, Strategy::Filter] {
         let app = spawn_app(config(&sim.api_url(), strategy)).await;
         let report = app.poller.poll_once().await.expect("poll");
-        let truth = sim
-            .sim
-            .expected(report.now_ms, &app.config.window_durations(), 10);
-        assert_eq!(
-            app.state.snapshot().expect("snapshot").summary,
-            truth,
-            "{strategy:?}"
-        );
+        sim.assert_exact(&app, &report, &format!("{strategy:?}"));
     }
 }
 
@@ -220,10 +204,7 @@ async fn random_errors_at_a_ten_percent_rate_are_absorbed() {
         .expect("poll absorbs the errors");
     assert!(counter(&app, "503").await >= 1.0);
     assert_eq!(report.requests, sim.sim.requests());
-    let truth = sim
-        .sim
-        .expected(report.now_ms, &app.config.window_durations(), 10);
-    assert_eq!(app.state.snapshot().expect("snapshot").summary, truth);
+    sim.assert_exact(&app, &report, "summary against the ground truth");
 }
 
 /// The residual error while data moves, bounded: every status count, and the total, is off from
@@ -242,9 +223,7 @@ async fn data_changing_during_a_poll_is_neither_double_counted_nor_followed_fore
         let changed = sim.sim.changed_sessions();
         assert!(changed > 0, "the population did move");
         assert_eq!(report.duplicates, 0);
-        let end = sim
-            .sim
-            .expected(report.now_ms, &app.config.window_durations(), 10);
+        let end = sim.truth(&app, &report);
         let got = &app.state.snapshot().expect("snapshot").summary;
         for i in 0..5 {
             let diff = got.by_status[i].abs_diff(end.by_status[i]);

@@ -142,6 +142,14 @@ async fn mutual_tls_accepts_a_client_certificate_from_the_ca_and_refuses_none() 
     assert!(foreign.get(&url).send().await.is_err());
 }
 
+/// `corbado-exporter --web.config.check` on `path`.
+fn check_web_config(path: &std::path::Path) -> std::process::Output {
+    let path = path.to_str().expect("UTF-8 path");
+    exporter(&["--demo", "--web.config.check", "--web.config.file", path])
+        .output()
+        .expect("runs")
+}
+
 fn write_web_config(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("corbado-webcfg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -286,14 +294,7 @@ fn a_malformed_web_config_stops_start_up_with_its_line_and_check_mode_validates(
     );
     assert!(first.contains("line 3"), "{first}");
 
-    let check = exporter(&[
-        "--demo",
-        "--web.config.check",
-        "--web.config.file",
-        bad.to_str().expect("path"),
-    ])
-    .output()
-    .expect("runs");
+    let check = check_web_config(&bad);
     assert_eq!(check.status.code(), Some(2));
 
     let alice = bcrypt::hash("x", 4).expect("hash");
@@ -301,14 +302,7 @@ fn a_malformed_web_config_stops_start_up_with_its_line_and_check_mode_validates(
         "good.yml",
         &format!("basic_auth_users:\n  alice: '{alice}'\n"),
     );
-    let check = exporter(&[
-        "--demo",
-        "--web.config.check",
-        "--web.config.file",
-        good.to_str().expect("path"),
-    ])
-    .output()
-    .expect("runs");
+    let check = check_web_config(&good);
     assert_eq!(check.status.code(), Some(0));
     assert_eq!(
         String::from_utf8_lossy(&check.stdout).trim(),

@@ -14,14 +14,12 @@ async fn assert_exact(strategy: Strategy, page_size: u32, concurrency: usize) {
     let app = spawn_app(config).await;
 
     let report = app.poller.poll_once().await.expect("poll succeeds");
-    let truth = sim
-        .sim
-        .expected(report.now_ms, &app.config.window_durations(), 10);
-    let snapshot = app.state.snapshot().expect("a snapshot after success");
-    assert_eq!(
-        snapshot.summary, truth,
-        "{strategy:?}: summary differs from ground truth"
+    sim.assert_exact(
+        &app,
+        &report,
+        &format!("{strategy:?}: summary differs from ground truth"),
     );
+    let truth = sim.truth(&app, &report);
     assert_eq!(report.duplicates, 0);
 
     // And what Prometheus would see says the same.
@@ -135,10 +133,7 @@ async fn auto_falls_back_to_scan_when_the_api_ignores_filters_and_stays_exact() 
             .expect("poll succeeds by scanning");
         assert!(report.fell_back);
         assert_eq!(report.strategy, "scan");
-        let truth = sim
-            .sim
-            .expected(report.now_ms, &app.config.window_durations(), 10);
-        assert_eq!(app.state.snapshot().expect("snapshot").summary, truth);
+        sim.assert_exact(&app, &report, "summary against the ground truth");
     }
     let samples = parse_samples(&app.scrape().await);
     assert_eq!(
@@ -177,10 +172,7 @@ async fn unknown_statuses_are_counted_by_every_strategy() {
         if strategy == Strategy::Auto {
             assert!(report.fell_back);
         }
-        let truth = sim
-            .sim
-            .expected(report.now_ms, &app.config.window_durations(), 10);
-        assert_eq!(summary, truth, "{strategy:?}");
+        sim.assert_exact(&app, &report, &format!("{strategy:?}"));
     }
 }
 
@@ -195,11 +187,8 @@ async fn changes_between_polls_show_up_in_the_next_poll() {
         sim.sim.advance(start + s * 1000);
     }
     let second = app.poller.poll_once().await.expect("second poll");
-    let truth = sim
-        .sim
-        .expected(second.now_ms, &app.config.window_durations(), 10);
+    sim.assert_exact(&app, &second, "after ten simulated minutes");
     let summary = &app.state.snapshot().expect("snapshot").summary;
-    assert_eq!(summary, &truth);
     assert!(summary.total() > 6_000, "new sessions arrived");
     assert!(second.now_ms >= first.now_ms);
 }
