@@ -1,24 +1,27 @@
-//! Wires config, client, poller, state and server together, and owns the one shutdown path:
-//! a [`CancellationToken`] that stops the poller (cancelling an in-flight poll), the HTTP server
-//! and, in `--demo`, the simulator.
+//! Wires config, client, poller, store and server together, and owns the one shutdown path:
+//! a [`CancellationToken`] that stops the poller (cancelling an in-flight poll), the HTTP server,
+//! the web config watcher and, in `--demo`, the simulator.
+//!
+//! The only module besides `main` that reads the top-level [`Config`]: it turns it into each
+//! part's own settings.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, HealthcheckArgs, SimulatorArgs, Source};
-use crate::corbado::query::unix_millis;
-use crate::corbado::{Client, ClientOptions};
-use crate::metrics::State;
-use crate::poller::{PollSettings, Poller};
+use crate::config::{Config, Source};
+use crate::corbado::{Client, ClientMetrics, ClientOptions, Pager, PagingSettings};
+use crate::metrics::ExporterMetrics;
+use crate::poller::{PollMethod, PollSettings, Poller};
 use crate::secret::Secret;
 use crate::server::{self, Limits};
-use crate::simulator::{self, Params, Population, Simulator};
-use crate::web_config::WebState;
+use crate::simulator::{self, Simulator};
+use crate::snapshot::Store;
+use crate::web_config::LiveWebConfig;
 
 /// Sessions in the `--demo` population: big enough to look like a real project, small enough
 /// that even a full scan finishes in seconds.
@@ -29,72 +32,54 @@ pub const DEMO_TICK: Duration = Duration::from_secs(5);
 /// Largest response body the client accepts.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// A built exporter: bound listener, state, poller; not yet running.
+/// A built exporter: bound listener, store, poller; not yet running.
 pub struct App {
     pub address: SocketAddr,
-    pub state: Arc<State>,
+    pub store: Arc<Store>,
     pub poller: Arc<Poller>,
     /// The in-process simulator, in `--demo`.
     pub simulator: Option<Arc<Simulator>>,
-    pub web: Arc<WebState>,
+    pub web: Arc<LiveWebConfig>,
     listener: TcpListener,
     router: axum::Router,
     limits: Limits,
 }
 
-impl App {
-    /// Builds everything and binds the listener; in `--demo` also starts the simulator, which
-    /// stops with `shutdown`.
-    pub async fn build(config: Config, shutdown: &CancellationToken) -> anyhow::Result<App> {
-        let (api_url, project_id, secret, sim) = match config.source.clone() {
-            Source::Corbado {
-                api_url,
-                project_id,
-                secret,
-            } => (api_url, project_id, secret, None),
-            Source::Demo => {
-                let sim = Simulator::demo(DEMO_SESSIONS, 1);
-                let address = sim
-                    .spawn("127.0.0.1:0", shutdown.child_token())
-                    .await
-                    .context("starting the demo simulator")?;
-                tokio::spawn(Arc::clone(&sim).evolve(DEMO_TICK, shutdown.child_token()));
-                tracing::info!(%address, sessions = DEMO_SESSIONS, "demo: simulated Corbado API started");
-                (
-                    format!("http://{address}/v2"),
-                    simulator::DEMO_PROJECT_ID.to_owned(),
-                    Secret::new(simulator::DEMO_SECRET),
-                    Some(sim),
-                )
-            }
-        };
+/// Where to poll, once `--demo` has started its simulator.
+struct Upstream {
+    api_url: String,
+    project_id: String,
+    secret: Secret,
+    simulator: Option<Arc<Simulator>>,
+}
 
-        let state = Arc::new(State::new(
-            &project_id,
+impl App {
+    /// Builds everything and binds the listener; in `--demo` also starts the simulator. Every
+    /// task started here stops with `shutdown`.
+    pub async fn build(config: Config, shutdown: &CancellationToken) -> anyhow::Result<App> {
+        let upstream = upstream(&config.source, shutdown).await?;
+        let metrics = ExporterMetrics::new(&upstream.project_id, &PollMethod::LABELS)?;
+        let client_metrics = ClientMetrics {
+            requests_total: metrics.api_requests.clone(),
+            request_duration: metrics.api_request_duration.clone(),
+        };
+        let store = Arc::new(Store::new(
+            &upstream.project_id,
             config.windows.clone(),
             config.max_staleness,
-        )?);
-        let client = Client::new(
-            ClientOptions {
-                api_url,
-                project_id,
-                secret,
-                timeout: config.timeout,
-                max_requests_per_second: config.max_requests_per_second,
-                max_body_bytes: MAX_BODY_BYTES,
-                retry: config.retry.clone(),
-                ca_file: config.ca_file.clone(),
-            },
-            state.metrics.api_requests.clone(),
-            state.metrics.api_request_duration.clone(),
-        )?;
+            metrics,
+        ));
+        let client = Client::new(client_options(&config, &upstream), client_metrics)?;
+        let paging = PagingSettings {
+            page_size: config.page_size,
+            concurrency: config.concurrency,
+        };
         let poller = Arc::new(Poller::new(
-            Arc::new(client),
-            Arc::clone(&state),
+            Pager::new(Arc::new(client), paging),
+            Arc::clone(&store),
             PollSettings {
                 strategy: config.strategy,
-                page_size: config.page_size,
-                concurrency: config.concurrency,
+                paging,
                 windows: config.window_durations(),
                 top_k: config.top_k,
                 interval: config.poll_interval,
@@ -103,24 +88,23 @@ impl App {
         let listener = TcpListener::bind(&config.listen_address)
             .await
             .with_context(|| format!("listening on {}", config.listen_address))?;
-        let address = listener.local_addr()?;
-        let web = WebState::load(config.web_config_file.clone())?;
+        let web = LiveWebConfig::new(config.web_config.clone());
         tokio::spawn(Arc::clone(&web).watch(shutdown.child_token()));
         let router = server::router(
-            Arc::clone(&state),
+            Arc::clone(&store),
             &config.telemetry_path,
             Arc::clone(&web),
             &config.limits,
         );
         Ok(App {
-            address,
-            state,
+            address: listener.local_addr()?,
+            store,
             poller,
-            simulator: sim,
+            simulator: upstream.simulator,
             web,
             listener,
             router,
-            limits: config.limits.clone(),
+            limits: config.limits,
         })
     }
 
@@ -150,6 +134,50 @@ impl App {
     }
 }
 
+/// The real API, or in `--demo` a simulator started on loopback for the purpose.
+async fn upstream(source: &Source, shutdown: &CancellationToken) -> anyhow::Result<Upstream> {
+    match source.clone() {
+        Source::Corbado {
+            api_url,
+            project_id,
+            secret,
+        } => Ok(Upstream {
+            api_url,
+            project_id,
+            secret,
+            simulator: None,
+        }),
+        Source::Demo => {
+            let sim = Simulator::demo(DEMO_SESSIONS, 1);
+            let address = sim
+                .spawn("127.0.0.1:0", shutdown.child_token())
+                .await
+                .context("starting the demo simulator")?;
+            tokio::spawn(Arc::clone(&sim).evolve(DEMO_TICK, shutdown.child_token()));
+            tracing::info!(%address, sessions = DEMO_SESSIONS, "demo: simulated Corbado API started");
+            Ok(Upstream {
+                api_url: format!("http://{address}/v2"),
+                project_id: simulator::DEMO_PROJECT_ID.to_owned(),
+                secret: Secret::new(simulator::DEMO_SECRET),
+                simulator: Some(sim),
+            })
+        }
+    }
+}
+
+fn client_options(config: &Config, upstream: &Upstream) -> ClientOptions {
+    ClientOptions {
+        api_url: upstream.api_url.clone(),
+        project_id: upstream.project_id.clone(),
+        secret: upstream.secret.clone(),
+        timeout: config.timeout,
+        max_requests_per_second: config.max_requests_per_second,
+        max_body_bytes: MAX_BODY_BYTES,
+        retry: config.retry.clone(),
+        ca_certificates: config.ca_certificates.clone(),
+    }
+}
+
 /// The exporter as the binary runs it: build, serve and poll until SIGINT or SIGTERM.
 pub async fn run_until_signal(config: Config) -> anyhow::Result<()> {
     tracing::info!(
@@ -168,43 +196,6 @@ pub async fn run_until_signal(config: Config) -> anyhow::Result<()> {
         signal.cancel();
     });
     app.run(shutdown).await
-}
-
-/// `corbado-exporter simulator`: the simulated API on its own, until SIGINT or SIGTERM.
-pub async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
-    let secret = std::env::var(crate::config::SECRET_ENV)
-        .unwrap_or_else(|_| simulator::DEMO_SECRET.to_owned());
-    let now = unix_millis(SystemTime::now()) / 1000 * 1000;
-    let population =
-        Population::generate(Params::realistic(u64::from(args.sessions), args.seed), now);
-    let sim = Simulator::new(population, &args.project_id, &secret);
-    let shutdown = CancellationToken::new();
-    let address = sim.spawn(&args.listen, shutdown.clone()).await?;
-    if !args.frozen {
-        tokio::spawn(Arc::clone(&sim).evolve(DEMO_TICK, shutdown.clone()));
-    }
-    tracing::info!(
-        %address,
-        sessions = args.sessions,
-        seed = args.seed,
-        project_id = args.project_id,
-        api_url = format!("http://{address}/v2"),
-        "simulated Corbado API listening"
-    );
-    shutdown_signal().await;
-    shutdown.cancel();
-    Ok(())
-}
-
-/// `corbado-exporter healthcheck`: `Ok` when the URL answers with a success status.
-pub async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(args.timeout)
-        .danger_accept_invalid_certs(args.insecure)
-        .build()?;
-    let status = client.get(&args.url).send().await?.status();
-    anyhow::ensure!(status.is_success(), "{} answered {status}", args.url);
-    Ok(())
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

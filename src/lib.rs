@@ -1,40 +1,66 @@
 //! corbado-exporter: a Prometheus exporter for the sessions of a Corbado project.
 //!
-//! Data flows one way: **config → client → aggregation → snapshot → HTTP**.
+//! Data flows one way: **config → client → aggregation → poller → snapshot → HTTP**.
 //!
-//! 1. [`config`] turns flags and environment variables into a validated [`config::Config`].
+//! 1. [`config`] turns flags and environment variables into a validated [`config::Config`];
+//!    [`app`] turns that into each part's own settings and wires the parts together.
 //! 2. [`poller`] runs one poll at a time: it pages through `GET /sessions` with the
 //!    [`corbado`] client, using the `scan` or `filter` strategy (or `auto`, which checks `filter`
 //!    and falls back to `scan`), and feeds every session to the pure [`aggregate`] code.
 //! 3. The resulting [`aggregate::Summary`] is rendered once by [`metrics`] into a
-//!    [`metrics::Snapshot`], which replaces the previous one in a single step.
-//! 4. [`server`] serves the newest snapshot, plus the exporter's own counters, on `/metrics`.
+//!    [`snapshot::Snapshot`], which replaces the previous one in the [`snapshot::Store`].
+//! 4. [`server`] serves the newest snapshot, plus the exporter's own series, on `/metrics`.
 //!
 //! [`simulator`] is a faithful stand-in for Corbado's API, used by `--demo`, the tests and the
 //! benchmarks; it is a real HTTP server, so the exporter is always exercised over the wire.
 //!
 //! # Layout
-//! - `config.rs`: `Cli` (clap) → `Config`; every check on flags lives here.
+//! Each module imports only modules listed above it (leaves first); none imports one that
+//! imports it back, and only `app` (with `main`) imports `config`.
 //! - `secret.rs`: the `Secret` type that never prints its value.
-//! - `corbado/`: the upstream's wire model, time format, filters, and the HTTP client.
-//! - `aggregate.rs`: sessions in, `Summary` out; no I/O.
-//! - `metrics.rs`: metric names, HELP texts and rendering; the exporter's own counters.
-//! - `poller.rs`: the strategies, `poll_once()` and the loop.
-//! - `server.rs`: the axum `Router` and the listener.
+//! - `clock.rs`: Unix milliseconds and a poll's whole-second `now`.
+//! - `rng.rs`: SplitMix64, seedable, and a lock-free shared stream for jitter.
+//! - `basic_auth.rs`: reading a `Basic` `Authorization` header (server and simulator).
+//! - `corbado/`: the upstream: wire model, query dialect, one request with retries (`client`),
+//!   its errors, the rate limiter, the retry policy, and walks over many pages (`paging`).
+//! - `aggregate/`: sessions in, `Summary` out, no I/O; windows, session facts, status counts.
+//! - `metrics/`: metric names, HELP texts and rendering: the exporter's own series, the
+//!   session gauges.
+//! - `snapshot.rs`: the current snapshot and the cached `/metrics` body.
+//! - `poller/`: `poll_once()`, the loop, and a file per strategy (`scan`, `filter`, `auto`).
+//! - `web_config/`: the web-config file, its TLS, its basic auth, and its live reloading.
+//! - `server/`: routes and handlers, the gate (request cap, auth, headers), the listener.
+//! - `simulator/`: the simulated Corbado API: HTTP face, fault injection, and the population
+//!   (storage, generation, evolution, queries, JSON, ground truth).
+//! - `config/`: `cli` (clap, single values) → `Config` (validated, files read once).
 //! - `app.rs`: wires the parts together and owns the shutdown path.
-//! - `simulator/`: the simulated Corbado API.
+//! - `commands.rs`: the `simulator` and `healthcheck` subcommands.
+
+pub mod secret;
+
+pub mod clock;
+pub mod rng;
+
+pub mod basic_auth;
+pub mod corbado;
 
 pub mod aggregate;
-pub mod app;
-pub mod config;
-pub mod corbado;
+
 pub mod metrics;
+pub mod snapshot;
+
 pub mod poller;
-pub mod rng;
-pub mod secret;
-pub mod server;
-pub mod simulator;
+
 pub mod web_config;
+
+pub mod server;
+
+pub mod simulator;
+
+pub mod config;
+
+pub mod app;
+pub mod commands;
 
 /// The git revision the binary was built from (`unknown` outside a checkout), for
 /// `corbado_exporter_build_info`.

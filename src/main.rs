@@ -1,17 +1,18 @@
 //! The binary: parse flags, set up logging, run, and map the outcome to an exit code.
-//! Everything it runs lives in the library (`app.rs`), where the tests reach it too.
+//! Everything it runs lives in the library (`app.rs`, `commands.rs`), where the tests reach it
+//! too.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use corbado_exporter::app;
 use corbado_exporter::config::{Cli, Command, Config, LogFormat, LogLevel, SECRET_ENV};
+use corbado_exporter::{app, commands};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Healthcheck(args)) => {
-            match runtime().and_then(|rt| rt.block_on(app::healthcheck(args))) {
+            match runtime().and_then(|rt| rt.block_on(commands::healthcheck(args))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("unhealthy: {e:#}");
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Simulator(args)) => {
             init_logging(args.log_level, LogFormat::Text);
-            finish(runtime().and_then(|rt| rt.block_on(app::run_simulator(args))))
+            finish(runtime().and_then(|rt| rt.block_on(commands::run_simulator(args))))
         }
         None => {
             let check_only = cli.exporter.web_config_check;

@@ -23,7 +23,7 @@ impl SplitMix64 {
 
     /// A float in `[0, 1)`.
     pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        unit(self.next_u64())
     }
 
     /// An integer in `[0, bound)`; `bound` must be positive.
@@ -36,6 +36,42 @@ impl SplitMix64 {
     pub fn chance(&mut self, p: f64) -> bool {
         self.next_f64() < p
     }
+}
+
+/// A SplitMix64 stream that concurrent callers share without a lock: the client's jitter.
+#[derive(Debug)]
+pub struct SharedSplitMix64 {
+    state: std::sync::atomic::AtomicU64,
+}
+
+impl SharedSplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            state: std::sync::atomic::AtomicU64::new(seed),
+        }
+    }
+
+    /// Seeded from the wall clock: jitter of two processes started together still differs.
+    pub fn from_clock() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        Self::new(mix(nanos))
+    }
+
+    /// A float in `[0, 1)`.
+    pub fn next_f64(&self) -> f64 {
+        let state = self
+            .state
+            .fetch_add(GOLDEN_GAMMA, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(GOLDEN_GAMMA);
+        unit(mix(state))
+    }
+}
+
+fn unit(bits: u64) -> f64 {
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// The SplitMix64 finaliser: a good 64-bit mix of `z`.
@@ -62,5 +98,9 @@ mod tests {
             b.below(10);
         }
         assert_ne!(SplitMix64::new(1).next_u64(), SplitMix64::new(2).next_u64());
+        let (shared, mut plain) = (SharedSplitMix64::new(7), SplitMix64::new(7));
+        for _ in 0..10 {
+            assert_eq!(shared.next_f64(), plain.next_f64());
+        }
     }
 }

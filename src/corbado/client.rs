@@ -1,14 +1,11 @@
-//! The HTTP client for `GET /sessions`: authentication, the shared rate limit, retries with
-//! backoff, a cap on response size, and per-attempt metrics.
+//! The HTTP client for `GET /sessions`: authentication, one request with its retries, a cap on
+//! response size, and per-attempt metrics.
 //!
 //! Every attempt (retries included) is counted in `corbado_exporter_api_requests_total{code}` and
 //! timed in the latency histogram. The secret only ever leaves this module inside the
-//! `Authorization` header; errors carry no URL credentials and no response bodies beyond the
-//! API's own error fields.
+//! `Authorization` header. What to page and how is [`super::paging`]'s business, not this one's.
 
-use std::error::Error as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -17,75 +14,13 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
-use super::model::{ErrorBody, SessionList};
+use super::error::{chain, describe_error_body, ApiError};
+use super::limiter::RateLimiter;
+use super::model::SessionList;
 use super::query::{Filter, Sort};
-use crate::rng;
+use super::retry::RetryPolicy;
+use crate::rng::SharedSplitMix64;
 use crate::secret::Secret;
-
-/// Why a request failed. The variants are the distinctions a caller acts on: retry or not,
-/// wait how long, and what to tell the operator.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error(
-        "the Corbado API refused the credentials (HTTP {status}): check --corbado.project-id \
-         and the API secret"
-    )]
-    Unauthorized { status: u16 },
-    #[error("the Corbado API is rate-limiting us (HTTP 429)")]
-    RateLimited { retry_after: Option<Duration> },
-    #[error("HTTP {status} from the Corbado API{detail}")]
-    Status { status: u16, detail: String },
-    #[error("request timed out after {0:?}")]
-    Timeout(Duration),
-    #[error("transport error: {0}")]
-    Transport(String),
-    #[error("response body larger than {0} bytes")]
-    TooLarge(usize),
-    #[error("malformed response: {0}")]
-    Malformed(String),
-}
-
-impl ApiError {
-    /// Whether trying the same request again may succeed.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ApiError::Timeout(_) | ApiError::Transport(_) | ApiError::RateLimited { .. } => true,
-            ApiError::Status { status, .. } => *status >= 500,
-            // A truncated body is a transport failure in disguise; a body that decodes to the
-            // wrong shape will not improve on a retry, but one that is cut short may.
-            ApiError::Malformed(_) => true,
-            ApiError::Unauthorized { .. } | ApiError::TooLarge(_) => false,
-        }
-    }
-}
-
-/// Retry and backoff settings. The defaults bound one request to 5 attempts and, with the
-/// delays capped, to well under a minute of waiting.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// Wait after a 429 that carries no usable `Retry-After`.
-    pub default_retry_after: Duration,
-    /// The longest `Retry-After` we honour; a larger value is clipped to this.
-    pub max_retry_after: Duration,
-    /// The most one request may spend waiting between its attempts; past it, it gives up.
-    pub max_total_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
-            default_retry_after: Duration::from_secs(5),
-            max_retry_after: Duration::from_secs(30),
-            max_total_wait: Duration::from_secs(60),
-        }
-    }
-}
 
 /// What the client needs to know; built from the exporter's `Config`.
 #[derive(Clone, Debug)]
@@ -100,8 +35,16 @@ pub struct ClientOptions {
     /// Responses larger than this are refused: a page of 100 sessions is about 25 KiB.
     pub max_body_bytes: usize,
     pub retry: RetryPolicy,
-    /// Extra CA certificates (PEM) to trust for the API, besides the built-in roots.
-    pub ca_file: Option<std::path::PathBuf>,
+    /// Extra CA certificates to trust for the API, besides the built-in roots (already read
+    /// and parsed by the configuration).
+    pub ca_certificates: Vec<reqwest::Certificate>,
+}
+
+/// The series the client counts its attempts in; `requests_total` has one label, `code`.
+#[derive(Clone)]
+pub struct ClientMetrics {
+    pub requests_total: IntCounterVec,
+    pub request_duration: Histogram,
 }
 
 /// One page request.
@@ -123,33 +66,21 @@ pub struct Client {
     max_body_bytes: usize,
     retry: RetryPolicy,
     limiter: RateLimiter,
-    requests_total: IntCounterVec,
-    request_duration: Histogram,
+    metrics: ClientMetrics,
     /// Attempts made so far; the poller reads the difference across one poll.
     attempts: AtomicU64,
-    /// Jitter source. Atomic so concurrent requests never wait on each other for it.
-    jitter: AtomicU64,
+    /// Jitter source, shared without a lock so concurrent requests never wait for it.
+    jitter: SharedSplitMix64,
 }
 
 impl Client {
-    /// Builds the client. `requests_total` must have exactly one label, `code`.
-    pub fn new(
-        options: ClientOptions,
-        requests_total: IntCounterVec,
-        request_duration: Histogram,
-    ) -> anyhow::Result<Self> {
+    pub fn new(options: ClientOptions, metrics: ClientMetrics) -> anyhow::Result<Self> {
         // Proxies come from HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY, as reqwest reads them.
         let mut builder = reqwest::Client::builder()
             .timeout(options.timeout)
             .user_agent(concat!("corbado-exporter/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &options.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), chain(&e)))?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
+        for cert in options.ca_certificates {
+            builder = builder.add_root_certificate(cert);
         }
         let http = builder
             .build()
@@ -164,15 +95,9 @@ impl Client {
             max_body_bytes: options.max_body_bytes,
             retry: options.retry,
             limiter: RateLimiter::new(options.max_requests_per_second),
-            requests_total,
-            request_duration,
+            metrics,
             attempts: AtomicU64::new(0),
-            jitter: AtomicU64::new(rng::mix(
-                SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1),
-            )),
+            jitter: SharedSplitMix64::from_clock(),
         })
     }
 
@@ -197,11 +122,8 @@ impl Client {
         loop {
             attempt += 1;
             self.limiter.acquire().await;
-            let error = match self.attempt(&url).await {
-                Ok(body) => match decode(&body) {
-                    Ok(value) => return Ok(value),
-                    Err(e) => e,
-                },
+            let error = match self.attempt(&url).await.and_then(|body| decode(&body)) {
+                Ok(value) => return Ok(value),
                 Err(e) => e,
             };
             if attempt >= self.retry.max_attempts || !error.is_retryable() {
@@ -209,14 +131,12 @@ impl Client {
             }
             let delay = match &error {
                 ApiError::RateLimited { retry_after } => {
-                    let wait = retry_after
-                        .unwrap_or(self.retry.default_retry_after)
-                        .min(self.retry.max_retry_after);
+                    let wait = self.retry.after_rate_limit(*retry_after);
                     // Every request waits, not just this one: the limit is the project's.
                     self.limiter.pause_for(wait);
                     wait
                 }
-                _ => self.backoff(attempt),
+                _ => self.retry.backoff(attempt, &self.jitter),
             };
             waited += delay;
             if waited > self.retry.max_total_wait {
@@ -240,13 +160,17 @@ impl Client {
         self.attempts.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let result = self.send(url).await;
-        self.request_duration
+        self.metrics
+            .request_duration
             .observe(started.elapsed().as_secs_f64());
         let code = match &result {
             Ok((status, _)) | Err((Some(status), _)) => status.as_str().to_owned(),
             Err((None, _)) => "error".to_owned(),
         };
-        self.requests_total.with_label_values(&[&code]).inc();
+        self.metrics
+            .requests_total
+            .with_label_values(&[&code])
+            .inc();
         result.map(|(_, body)| body).map_err(|(_, e)| e)
     }
 
@@ -304,20 +228,6 @@ impl Client {
         }
         format!("{}?{}", self.sessions_url, query.finish())
     }
-
-    /// Exponential backoff with full jitter: a uniform wait in `[0, min(max, base·2^(n-1))]`.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .retry
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.retry.max_delay);
-        let state = self
-            .jitter
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        let unit = (rng::mix(state) >> 11) as f64 / (1u64 << 53) as f64;
-        exp.mul_f64(unit)
-    }
 }
 
 /// Decodes a page and checks the paging numbers make sense.
@@ -373,115 +283,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// The API's error fields, for the log line: `: type (details) [requestID …]`.
-fn describe_error_body(body: &[u8]) -> String {
-    let Ok(error) = serde_json::from_slice::<ErrorBody>(body) else {
-        return String::new();
-    };
-    let mut text = String::new();
-    if !error.error.kind.is_empty() {
-        text.push_str(": ");
-        text.push_str(&truncate(&error.error.kind, 100));
-    }
-    if let Some(details) = &error.error.details {
-        text.push_str(&format!(" ({})", truncate(details, 300)));
-    }
-    for v in error.error.validation.iter().take(5) {
-        text.push_str(&format!(
-            " [{}: {}]",
-            truncate(&v.field, 50),
-            truncate(&v.message, 200)
-        ));
-    }
-    if !error.request_data.request_id.is_empty() {
-        text.push_str(&format!(
-            " [requestID {}]",
-            truncate(&error.request_data.request_id, 100)
-        ));
-    }
-    text
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    text.chars().take(max_chars).collect()
-}
-
-/// An error and its sources on one line, without the request URL.
-fn chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// A client-side limit on request starts, shared by every request of the client.
-///
-/// Also the place a 429 pauses: [`RateLimiter::pause_for`] holds every request back until the
-/// upstream's `Retry-After` has passed, and halves the rate for a minute after.
-pub struct RateLimiter {
-    interval: Option<Duration>,
-    state: Mutex<LimiterState>,
-}
-
-struct LimiterState {
-    next: Instant,
-    slow_until: Instant,
-}
-
-/// How long the limiter stays at half rate after a 429.
-const SLOWDOWN: Duration = Duration::from_secs(60);
-
-impl RateLimiter {
-    pub fn new(per_second: f64) -> Self {
-        // A rate so small that its interval does not fit a Duration is no different from an
-        // hour between requests; config refuses such rates anyway.
-        let interval = (per_second > 0.0 && per_second.is_finite()).then(|| {
-            Duration::try_from_secs_f64(1.0 / per_second)
-                .unwrap_or(Duration::from_secs(3600))
-                .min(Duration::from_secs(3600))
-        });
-        let now = Instant::now();
-        RateLimiter {
-            interval,
-            state: Mutex::new(LimiterState {
-                next: now,
-                slow_until: now,
-            }),
-        }
-    }
-
-    /// Waits for this request's turn.
-    pub async fn acquire(&self) {
-        let at = {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let at = state.next.max(now);
-            if let Some(interval) = self.interval {
-                let step = if now < state.slow_until {
-                    interval * 2
-                } else {
-                    interval
-                };
-                state.next = at + step;
-            }
-            at
-        };
-        tokio::time::sleep_until(at).await;
-    }
-
-    /// Holds every request back for `wait`, then runs at half rate for a while.
-    pub fn pause_for(&self, wait: Duration) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let until = Instant::now() + wait;
-        state.next = state.next.max(until);
-        state.slow_until = state.slow_until.max(until + SLOWDOWN);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,19 +304,6 @@ mod tests {
     }
 
     #[test]
-    fn error_bodies_are_summarised_not_dumped() {
-        let body =
-            br#"{"httpStatusCode":400,"message":"Bad Request","requestData":{"requestID":"req-1"},
-            "runtime":0.1,"error":{"type":"validation_error","details":"bad",
-            "validation":[{"field":"pageSize","message":"must be at most 100"}]}}"#;
-        assert_eq!(
-            describe_error_body(body),
-            ": validation_error (bad) [pageSize: must be at most 100] [requestID req-1]"
-        );
-        assert_eq!(describe_error_body(b"<html>oops</html>"), "");
-    }
-
-    #[test]
     fn negative_paging_is_malformed() {
         let body = br#"{"sessions":[],"paging":{"page":1,"totalPages":-1,"totalItems":0}}"#;
         assert!(matches!(decode_page(body), Err(ApiError::Malformed(_))));
@@ -523,22 +311,5 @@ mod tests {
             decode_page(b"{\"sessions\":["),
             Err(ApiError::Malformed(_))
         ));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_limiter_spaces_requests_and_pauses_on_429() {
-        let limiter = RateLimiter::new(10.0);
-        let start = Instant::now();
-        for _ in 0..5 {
-            limiter.acquire().await;
-        }
-        assert_eq!(start.elapsed(), Duration::from_millis(400));
-        limiter.pause_for(Duration::from_secs(3));
-        limiter.acquire().await;
-        assert!(start.elapsed() >= Duration::from_millis(3400));
-        let before = Instant::now();
-        limiter.acquire().await;
-        // Half rate after a 429.
-        assert_eq!(before.elapsed(), Duration::from_millis(200));
     }
 }

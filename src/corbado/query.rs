@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use super::model::Status;
 
@@ -222,13 +222,6 @@ pub fn parse_time(value: &str) -> Option<i64> {
     let time = humantime::parse_rfc3339(&format!("{value}Z")).ok()?;
     let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
     i64::try_from(secs).ok()
-}
-
-/// Milliseconds since the Unix epoch for a `SystemTime` (0 before the epoch).
-pub fn unix_millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::Engine as _;
 
 use super::{Injected, Simulator};
+use crate::basic_auth;
 use crate::corbado::model::{ErrorBody, ErrorDetail, RequestData, ValidationError};
 use crate::corbado::query::{Filter, Sort};
 
@@ -75,17 +75,42 @@ async fn list_sessions(
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
-    match &plan.injected {
-        &Some(Injected::Status(code)) => {
+    if let Some(response) = plan.injected.as_ref().and_then(|i| refusal(i, &error)) {
+        return response;
+    }
+    if plan.ignore_filters {
+        query.filters.clear();
+    }
+    let mut body = page_body(&sim, &query, plan.injected.as_ref());
+    if plan.unknown_fields {
+        body = body.replace(
+            "\"status\":",
+            "\"deviceInfo\":{\"os\":\"Linux\",\"tags\":[1,2]},\"status\":",
+        );
+        body.insert_str(1, "\"nextCursor\":null,");
+    }
+    if let Some(injected) = &plan.injected {
+        corrupt(&mut body, injected);
+    }
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The error response an injected fault answers with instead of a page, if it is one of those.
+fn refusal(
+    injected: &Injected,
+    error: &impl Fn(StatusCode, &str, &str, Vec<ValidationError>) -> Response,
+) -> Option<Response> {
+    match injected {
+        &Injected::Status(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return error(
+            Some(error(
                 status,
                 "injected_error",
                 "fault injected by the simulator",
                 Vec::new(),
-            );
+            ))
         }
-        Some(Injected::TooManyRequests { retry_after }) => {
+        Injected::TooManyRequests { retry_after } => {
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_exceeded",
@@ -95,70 +120,49 @@ async fn list_sessions(
             if let Some(value) = retry_after.as_deref().and_then(|v| v.parse().ok()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
-            return response;
+            Some(response)
         }
-        _ => {}
+        _ => None,
     }
-    if plan.ignore_filters {
-        query.filters.clear();
-    }
+}
 
+/// The JSON of one page of `query`'s answer.
+fn page_body(sim: &Simulator, query: &ListQuery, injected: Option<&Injected>) -> String {
     let population = sim.read();
     let result = population.query(&query.filters, query.sort, query.page, query.page_size);
     let mut body = String::with_capacity(64 + result.indexes.len() * 220);
     body.push_str("{\"sessions\":[");
     population.write_sessions_json(&result.indexes, &mut body);
     drop(population);
-    let total_pages = match plan.injected {
-        Some(Injected::TotalPages(pages)) => pages,
+    let total_pages = match injected {
+        Some(&Injected::TotalPages(pages)) => pages,
         _ => i64::try_from(result.total.div_ceil(query.page_size)).unwrap_or(i64::MAX),
     };
     body.push_str(&format!(
         "],\"paging\":{{\"page\":{},\"totalPages\":{},\"totalItems\":{}}}}}",
         query.page, total_pages, result.total
     ));
-    if plan.unknown_fields {
-        body = body.replace(
-            "\"status\":",
-            "\"deviceInfo\":{\"os\":\"Linux\",\"tags\":[1,2]},\"status\":",
-        );
-        body.insert_str(1, "\"nextCursor\":null,");
-    }
-    match plan.injected {
-        Some(Injected::Truncated) => body.truncate(body.len() / 2),
-        Some(Injected::Malformed) => body = "<html><body>502 Bad Gateway</body></html>".into(),
-        Some(Injected::WrongTypes) => {
-            body = body.replace("\"totalItems\":", "\"totalItems\":\"many\",\"ignored\":")
+    body
+}
+
+/// Spoils a good body the way `injected` says.
+fn corrupt(body: &mut String, injected: &Injected) {
+    match injected {
+        Injected::Truncated => body.truncate(body.len() / 2),
+        Injected::Malformed => *body = "<html><body>502 Bad Gateway</body></html>".into(),
+        Injected::WrongTypes => {
+            *body = body.replace("\"totalItems\":", "\"totalItems\":\"many\",\"ignored\":")
         }
-        Some(Injected::Oversized(size)) => {
+        &Injected::Oversized(size) => {
             let pad = size.saturating_sub(body.len());
             body.push_str(&" ".repeat(pad));
         }
         _ => {}
     }
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn authorized(sim: &Simulator, headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(encoded) = value.strip_prefix("Basic ") else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let Ok(text) = String::from_utf8(decoded) else {
-        return false;
-    };
-    match text.split_once(':') {
-        Some((user, password)) => user == sim.project_id && password == sim.secret,
-        None => false,
-    }
+    basic_auth::parse(headers).is_some_and(|c| c.user == sim.project_id && c.password == sim.secret)
 }
 
 fn parse_query(query: &str) -> Result<ListQuery, Vec<ValidationError>> {

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::Summary;
-use crate::corbado::query::unix_millis;
+use crate::clock;
 pub use population::{Changes, Params, Population};
 
 /// The project ID `--demo` and the simulator subcommand use unless told otherwise.
@@ -105,10 +105,8 @@ impl Simulator {
     /// A realistic population of `sessions` sessions as of now, with the demo credentials and
     /// the demo's faster clock of events.
     pub fn demo(sessions: u64, seed: u64) -> Arc<Self> {
-        let population = Population::generate(
-            Params::demo(sessions, seed),
-            unix_millis(SystemTime::now()) / 1000 * 1000,
-        );
+        let population =
+            Population::generate(Params::demo(sessions, seed), clock::now_whole_seconds_ms());
         Simulator::new(population, DEMO_PROJECT_ID, DEMO_SECRET)
     }
 
@@ -154,7 +152,7 @@ impl Simulator {
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let changes = self.advance(unix_millis(SystemTime::now()));
+            let changes = self.advance(clock::unix_millis(SystemTime::now()));
             if let Some(kind) = changes.burst {
                 tracing::info!(
                     kind,

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use corbado_exporter::config::Strategy;
+use corbado_exporter::poller::Strategy;
 use serde_json::Value;
 
 use crate::helpers::{config, spawn_app, spawn_sim};

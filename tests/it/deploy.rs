@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use corbado_exporter::config::Strategy;
+use corbado_exporter::poller::Strategy;
 use serde_yaml::Value;
 
 use crate::cli::exporter;

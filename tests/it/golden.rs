@@ -1,8 +1,8 @@
 //! The exact `/metrics` text for a fixed `Summary`. Dashboards and alert rules depend on these
 //! names, labels and HELP texts: a change here must be deliberate.
 
-use corbado_exporter::aggregate::{Summary, UserCount};
-use corbado_exporter::config::parse_windows;
+use corbado_exporter::aggregate::parse_windows;
+use corbado_exporter::aggregate::{StatusCounts, Summary, UserCount};
 use corbado_exporter::metrics::render_sessions;
 
 const GOLDEN: &str = r#"# HELP corbado_sessions Sessions per status; statuses outside the documented enum count as unknown. As of the last successful poll.
@@ -42,8 +42,14 @@ corbado_users_with_active_sessions{project_id="pro-golden"} 57
 
 fn summary() -> Summary {
     Summary {
-        by_status: [120, 250, 300, 40, 9],
-        unknown_status: 1,
+        statuses: StatusCounts {
+            active: 120,
+            logged_out: 250,
+            expired: 300,
+            inactivity_reached: 40,
+            revoked: 9,
+            unknown: 1,
+        },
         created_in_window: vec![3, 11, 150],
         expiring_in_window: vec![2, 8, 120],
         expired_in_window: vec![0, 4, 77],

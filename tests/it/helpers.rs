@@ -6,15 +6,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corbado_exporter::aggregate::Summary;
+use corbado_exporter::aggregate::{parse_windows, Summary};
 use corbado_exporter::app::App;
-use corbado_exporter::config::{parse_windows, Config, LogFormat, LogLevel, Source, Strategy};
-use corbado_exporter::corbado::client::RetryPolicy;
-use corbado_exporter::metrics::State;
-use corbado_exporter::poller::{PollReport, Poller};
+use corbado_exporter::clock;
+use corbado_exporter::config::{Config, LogFormat, LogLevel, Source};
+use corbado_exporter::corbado::RetryPolicy;
+use corbado_exporter::poller::{PollReport, Poller, Strategy};
 use corbado_exporter::secret::Secret;
 use corbado_exporter::server::Limits;
 use corbado_exporter::simulator::{Params, Population, Simulator};
+use corbado_exporter::snapshot::Store;
 use tokio_util::sync::CancellationToken;
 
 pub const PROJECT: &str = "pro-test";
@@ -46,7 +47,7 @@ impl TestSim {
     /// Asserts that `app`'s current snapshot is exactly the ground truth for `report`.
     pub fn assert_exact(&self, app: &TestApp, report: &PollReport, what: &str) {
         let snapshot = app
-            .state
+            .store
             .snapshot()
             .expect("a snapshot after a successful poll");
         assert_eq!(snapshot.summary, self.truth(app, report), "{what}");
@@ -61,9 +62,10 @@ impl Drop for TestSim {
 
 /// A realistic, frozen population of `sessions` sessions generated as of now.
 pub async fn spawn_sim(sessions: u64, seed: u64) -> TestSim {
-    let now =
-        corbado_exporter::corbado::query::unix_millis(std::time::SystemTime::now()) / 1000 * 1000;
-    let population = Population::generate(Params::realistic(sessions, seed), now);
+    let population = Population::generate(
+        Params::realistic(sessions, seed),
+        clock::now_whole_seconds_ms(),
+    );
     let sim = Simulator::new(population, PROJECT, SECRET);
     let shutdown = CancellationToken::new();
     let address = sim
@@ -92,7 +94,7 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
         poll_interval: Duration::from_secs(3600),
         max_staleness: Duration::from_secs(300),
         strategy,
-        windows: parse_windows("15m,1h,24h").expect("valid windows").0,
+        windows: parse_windows("15m,1h,24h").expect("valid windows"),
         top_k: 10,
         listen_address: "127.0.0.1:0".to_owned(),
         telemetry_path: "/metrics".to_owned(),
@@ -105,8 +107,8 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
             max_retry_after: Duration::from_millis(50),
             ..RetryPolicy::default()
         },
-        ca_file: None,
-        web_config_file: None,
+        ca_certificates: Vec::new(),
+        web_config: None,
         limits: Limits::default(),
     }
 }
@@ -114,9 +116,9 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
 /// An exporter serving HTTP on port 0, without its poll loop: tests call `poll_once`.
 pub struct TestApp {
     pub address: SocketAddr,
-    pub state: Arc<State>,
+    pub store: Arc<Store>,
     pub poller: Arc<Poller>,
-    pub web: Arc<corbado_exporter::web_config::WebState>,
+    pub web: Arc<corbado_exporter::web_config::LiveWebConfig>,
     pub config: Config,
     shutdown: CancellationToken,
 }
@@ -144,13 +146,13 @@ pub async fn spawn_app(config: Config) -> TestApp {
     let app = App::build(config.clone(), &shutdown)
         .await
         .expect("exporter builds");
-    let (address, state, poller) = (app.address, Arc::clone(&app.state), Arc::clone(&app.poller));
+    let (address, store, poller) = (app.address, Arc::clone(&app.store), Arc::clone(&app.poller));
     let web = Arc::clone(&app.web);
     let serve_shutdown = shutdown.clone();
     tokio::spawn(async move { app.serve(serve_shutdown).await });
     TestApp {
         address,
-        state,
+        store,
         poller,
         web,
         config,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use corbado_exporter::config::Strategy;
+use corbado_exporter::poller::Strategy;
 
 use crate::helpers::{config, eventually, free_port, spawn_app, spawn_sim, PROJECT, SECRET};
 use crate::promtool::tool_available;

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use corbado_exporter::config::Strategy;
+use corbado_exporter::poller::Strategy;
 
 use crate::helpers::{config, spawn_app, spawn_sim};
 

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corbado_exporter::config::Strategy;
+use corbado_exporter::corbado::Status;
+use corbado_exporter::poller::Strategy;
 use corbado_exporter::simulator::{Faults, Injected};
 
 use crate::helpers::{config, parse_samples, spawn_app, spawn_sim, value, TestApp};
@@ -127,7 +128,7 @@ async fn bad_bodies_fail_the_poll_with_a_reason_and_the_last_snapshot_stays() {
     let sim = spawn_sim(1_000, 1).await;
     let app = spawn_app(config(&sim.api_url(), Strategy::Scan)).await;
     app.poller.poll_once().await.expect("a good poll first");
-    let good = app.state.snapshot().expect("snapshot");
+    let good = app.store.snapshot().expect("snapshot");
 
     let cases: [(Injected, &str); 6] = [
         (Injected::Truncated, "malformed response"),
@@ -150,7 +151,7 @@ async fn bad_bodies_fail_the_poll_with_a_reason_and_the_last_snapshot_stays() {
         let message = format!("{error:#}");
         assert!(message.contains(reason), "{fault:?}: {message}");
         assert!(
-            Arc::ptr_eq(&good, &app.state.snapshot().expect("snapshot")),
+            Arc::ptr_eq(&good, &app.store.snapshot().expect("snapshot")),
             "{fault:?}"
         );
     }
@@ -224,12 +225,12 @@ async fn data_changing_during_a_poll_is_neither_double_counted_nor_followed_fore
         assert!(changed > 0, "the population did move");
         assert_eq!(report.duplicates, 0);
         let end = sim.truth(&app, &report);
-        let got = &app.state.snapshot().expect("snapshot").summary;
-        for i in 0..5 {
-            let diff = got.by_status[i].abs_diff(end.by_status[i]);
+        let got = &app.store.snapshot().expect("snapshot").summary;
+        for status in Status::ALL {
+            let diff = got.count(status).abs_diff(end.count(status));
             assert!(
                 diff <= changed,
-                "{strategy:?} status {i}: off by {diff}, {changed} changed"
+                "{strategy:?} status {status}: off by {diff}, {changed} changed"
             );
         }
         assert!(got.total().abs_diff(end.total()) <= changed);
@@ -265,7 +266,7 @@ async fn shutdown_cancels_an_in_flight_poll_promptly() {
         .await
         .expect("the poller stops within 2 s although a request hangs for 30 s")
         .expect("no panic");
-    assert!(app.state.snapshot().is_none());
+    assert!(app.store.snapshot().is_none());
 }
 
 #[tokio::test(start_paused = true)]
@@ -325,7 +326,7 @@ async fn a_poll_longer_than_the_interval_delays_the_next_and_polls_never_overlap
     tokio::time::sleep(Duration::from_secs(100)).await;
     shutdown.cancel();
     running.await.expect("no panic");
-    let samples = parse_samples(&app.state.render());
+    let samples = parse_samples(&app.store.render());
     let polls = value(&samples, "corbado_exporter_polls_total", &[]).expect("polls");
     // Back to back, 40 s each: the third poll is under way at 100 s; a fourth never started.
     assert_eq!(polls, 3.0);

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corbado_exporter::config::Strategy;
+use corbado_exporter::config::read_ca_file;
+use corbado_exporter::poller::Strategy;
 use corbado_exporter::server::{self, Limits};
-use corbado_exporter::web_config::WebState;
+use corbado_exporter::web_config::{LiveWebConfig, WebConfigFile};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -84,7 +85,7 @@ impl Pki {
 async fn app_with_web_config(path: PathBuf) -> TestApp {
     let sim = spawn_sim(500, 1).await;
     let mut cfg = config(&sim.api_url(), Strategy::Scan);
-    cfg.web_config_file = Some(path);
+    cfg.web_config = Some(WebConfigFile::load(path).expect("valid web config"));
     let app = spawn_app(cfg).await;
     app.poller.poll_once().await.expect("poll");
     // The app keeps polling state only; the simulator may go.
@@ -220,7 +221,7 @@ async fn status_as(client: &reqwest::Client, url: &str, user: &str, password: &s
         .as_u16()
 }
 
-fn app_web(app: &TestApp) -> Arc<WebState> {
+fn app_web(app: &TestApp) -> Arc<LiveWebConfig> {
     Arc::clone(&app.web)
 }
 
@@ -426,7 +427,7 @@ async fn a_custom_ca_file_lets_the_exporter_trust_a_private_api_certificate() {
     let pki = Pki::new("upstream");
     let sim = spawn_sim(500, 2).await;
     // The simulator, served over TLS with the test CA's certificate.
-    let web = WebState::load(Some(pki.web_config("sim-web.yml", ""))).expect("web config");
+    let web = LiveWebConfig::load(Some(pki.web_config("sim-web.yml", ""))).expect("web config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -442,7 +443,7 @@ async fn a_custom_ca_file_lets_the_exporter_trust_a_private_api_certificate() {
     let api = format!("https://{address}/v2");
 
     let mut trusted = config(&api, Strategy::Scan);
-    trusted.ca_file = Some(pki.dir.join("ca.pem"));
+    trusted.ca_certificates = read_ca_file(&pki.dir.join("ca.pem")).expect("a CA file");
     let app = spawn_app(trusted).await;
     app.poller
         .poll_once()

@@ -3,9 +3,11 @@
 use std::io::Read as _;
 use std::time::Duration;
 
+use corbado_exporter::aggregate::parse_windows;
 use corbado_exporter::aggregate::Summary;
-use corbado_exporter::config::{parse_windows, Strategy};
-use corbado_exporter::metrics::State;
+use corbado_exporter::metrics::ExporterMetrics;
+use corbado_exporter::poller::{PollMethod, Strategy};
+use corbado_exporter::snapshot::Store;
 
 use crate::helpers::{config, parse_samples, spawn_app, spawn_sim, value, SECRET};
 
@@ -111,8 +113,9 @@ async fn a_custom_telemetry_path_moves_the_metrics() {
 
 #[tokio::test(start_paused = true)]
 async fn stale_session_gauges_are_dropped_and_the_exporter_series_stay() {
-    let windows = parse_windows("15m").expect("valid").0;
-    let state = State::new("pro-stale", windows, Duration::from_secs(300)).expect("state");
+    let windows = parse_windows("15m").expect("valid");
+    let metrics = ExporterMetrics::new("pro-stale", &PollMethod::LABELS).expect("metrics");
+    let state = Store::new("pro-stale", windows, Duration::from_secs(300), metrics);
     let summary = Summary {
         created_in_window: vec![1],
         expiring_in_window: vec![2],
@@ -150,7 +153,7 @@ async fn wrong_credentials_fail_the_poll_once_without_retrying_and_keep_the_old_
     let sim = spawn_sim(1_000, 4).await;
     let app = spawn_app(config(&sim.api_url(), Strategy::Scan)).await;
     app.poller.poll_once().await.expect("good poll");
-    let good = app.state.snapshot().expect("snapshot");
+    let good = app.store.snapshot().expect("snapshot");
 
     let mut wrong = config(&sim.api_url(), Strategy::Scan);
     if let corbado_exporter::config::Source::Corbado { secret, .. } = &mut wrong.source {
@@ -188,6 +191,6 @@ async fn wrong_credentials_fail_the_poll_once_without_retrying_and_keep_the_old_
     // The first exporter's snapshot is untouched by the other's failure, and by its own.
     assert!(std::sync::Arc::ptr_eq(
         &good,
-        &app.state.snapshot().expect("snapshot")
+        &app.store.snapshot().expect("snapshot")
     ));
 }

@@ -1,7 +1,7 @@
 //! Every strategy, one poll each, against the simulator's ground truth: exactly.
 
-use corbado_exporter::config::Strategy;
 use corbado_exporter::corbado::Status;
+use corbado_exporter::poller::{PollMethod, Strategy};
 use corbado_exporter::simulator::Faults;
 
 use crate::helpers::{config, parse_samples, spawn_app, spawn_sim, value};
@@ -107,14 +107,14 @@ async fn filter_costs_counts_plus_active_pages_and_scan_one_request_per_page() {
     let report = filter.poller.poll_once().await.expect("filter poll");
     // unfiltered total + 5 statuses + created and expired per window (3) + active pages.
     assert_eq!(report.requests, 1 + 5 + 2 * 3 + active.div_ceil(100));
-    assert_eq!(report.strategy, "filter");
+    assert_eq!(report.method, PollMethod::Filter);
 
     let before = sim.sim.requests();
     let scan = spawn_app(config(&sim.api_url(), Strategy::Scan)).await;
     let report = scan.poller.poll_once().await.expect("scan poll");
     assert_eq!(report.requests, total.div_ceil(100));
     assert_eq!(sim.sim.requests() - before, total.div_ceil(100));
-    assert_eq!(report.sessions, total);
+    assert_eq!(report.paged, total);
 }
 
 #[tokio::test]
@@ -132,7 +132,7 @@ async fn auto_falls_back_to_scan_when_the_api_ignores_filters_and_stays_exact() 
             .await
             .expect("poll succeeds by scanning");
         assert!(report.fell_back);
-        assert_eq!(report.strategy, "scan");
+        assert_eq!(report.method, PollMethod::Scan);
         sim.assert_exact(&app, &report, "summary against the ground truth");
     }
     let samples = parse_samples(&app.scrape().await);
@@ -166,8 +166,8 @@ async fn unknown_statuses_are_counted_by_every_strategy() {
     for strategy in [Strategy::Scan, Strategy::Filter, Strategy::Auto] {
         let app = spawn_app(config(&sim.api_url(), strategy)).await;
         let report = app.poller.poll_once().await.expect("poll");
-        let summary = app.state.snapshot().expect("snapshot").summary.clone();
-        assert_eq!(summary.unknown_status, 25, "{strategy:?}");
+        let summary = app.store.snapshot().expect("snapshot").summary.clone();
+        assert_eq!(summary.statuses.unknown, 25, "{strategy:?}");
         // auto sees totals that do not add up, and scans to stay exact.
         if strategy == Strategy::Auto {
             assert!(report.fell_back);
@@ -188,7 +188,7 @@ async fn changes_between_polls_show_up_in_the_next_poll() {
     }
     let second = app.poller.poll_once().await.expect("second poll");
     sim.assert_exact(&app, &second, "after ten simulated minutes");
-    let summary = &app.state.snapshot().expect("snapshot").summary;
+    let summary = &app.store.snapshot().expect("snapshot").summary;
     assert!(summary.total() > 6_000, "new sessions arrived");
     assert!(second.now_ms >= first.now_ms);
 }

@@ -7,20 +7,29 @@
 //!
 //! Memory grows with the number of users holding active sessions (one map entry each) plus one
 //! 8-byte hash per distinct session seen, for deduplication; no session is kept whole.
+//!
+//! - [`window`]: the windows of the `*_in_window` gauges.
+//! - [`facts`]: what is kept of one session from the wire.
+//! - [`status_counts`]: sessions per status, a field each.
+
+mod facts;
+mod status_counts;
+mod window;
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
-use crate::corbado::{SessionRef, Status};
+use crate::corbado::Status;
+pub use facts::{hash_id, SessionFacts};
+pub use status_counts::StatusCounts;
+pub use window::{parse_windows, Window, Windows};
 
 /// Everything the session gauges show, for one instant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Sessions per documented status, indexed by [`Status::index`].
-    pub by_status: [u64; 5],
-    /// Sessions whose status is outside the documented enum.
-    pub unknown_status: u64,
+    /// Sessions per status.
+    pub statuses: StatusCounts,
     /// Per window (in `Config::windows` order): sessions created in `(now-w, now]`.
     pub created_in_window: Vec<u64>,
     /// Per window: active sessions expiring in `(now, now+w]`.
@@ -36,12 +45,12 @@ pub struct Summary {
 
 impl Summary {
     pub fn count(&self, status: Status) -> u64 {
-        self.by_status[status.index()]
+        self.statuses.get(status)
     }
 
     /// All sessions, known statuses and unknown.
     pub fn total(&self) -> u64 {
-        self.by_status.iter().sum::<u64>() + self.unknown_status
+        self.statuses.total()
     }
 }
 
@@ -49,45 +58,6 @@ impl Summary {
 pub struct UserCount {
     pub user_id: String,
     pub active_sessions: u64,
-}
-
-/// What the aggregator needs of one session, decoded from a page without keeping the page.
-///
-/// The session ID is kept only as a 64-bit hash (for deduplication), and the user ID only for
-/// active sessions: a scan touches every session the project ever had, and these few bytes are
-/// all that must survive the page they came on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionFacts {
-    pub id_hash: u64,
-    pub status: Option<Status>,
-    pub created_ms: i64,
-    pub expires_ms: i64,
-    /// The user ID, present for active sessions only.
-    pub active_user: Option<Box<str>>,
-}
-
-impl SessionFacts {
-    pub fn from_wire(session: &SessionRef<'_>) -> Self {
-        let status = Status::parse(&session.status);
-        SessionFacts {
-            id_hash: hash_id(&session.session_id),
-            status,
-            created_ms: session.created_ms,
-            expires_ms: session.expires_ms,
-            active_user: (status == Some(Status::Active)).then(|| session.user_id.as_ref().into()),
-        }
-    }
-}
-
-/// A 64-bit hash of a session ID. With a million distinct IDs the chance that any two collide
-/// (and one is wrongly dropped as a duplicate) is about 3 in 100 million per poll.
-pub fn hash_id(id: &str) -> u64 {
-    // SipHash with fixed keys: deterministic across runs, and well mixed even for IDs that
-    // differ in one character.
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new();
-    id.hash(&mut hasher);
-    hasher.finish()
 }
 
 /// A `Hasher` that passes an already-hashed `u64` through; hashing it again would be waste.
@@ -152,10 +122,7 @@ impl Aggregator {
             return false;
         }
         let now = self.now_ms;
-        match session.status {
-            Some(status) => self.summary.by_status[status.index()] += 1,
-            None => self.summary.unknown_status += 1,
-        }
+        self.summary.statuses.add(session.status);
         for (i, &w) in self.windows_ms.iter().enumerate() {
             let since = now.saturating_sub(w);
             if session.created_ms > since && session.created_ms <= now {
@@ -222,6 +189,8 @@ mod tests {
     const NOW: i64 = 1_000_000_000_000;
     const MIN: i64 = 60_000;
 
+    use crate::corbado::SessionRef;
+
     fn session(id: &str, user: &str, status: &str, created: i64, expires: i64) -> SessionFacts {
         let wire = SessionRef {
             session_id: id.into(),
@@ -256,8 +225,13 @@ mod tests {
             agg.observe(session(&format!("s{i}"), "u", status, 0, 0));
         }
         let summary = agg.finish();
-        assert_eq!(summary.by_status, [1, 1, 1, 1, 2]);
-        assert_eq!(summary.unknown_status, 2);
+        let statuses = summary.statuses;
+        assert_eq!(
+            [statuses.active, statuses.logged_out, statuses.expired],
+            [1, 1, 1]
+        );
+        assert_eq!([statuses.inactivity_reached, statuses.revoked], [1, 2]);
+        assert_eq!(statuses.unknown, 2);
         assert_eq!(summary.total(), 8);
     }
 

@@ -1,0 +1,42 @@
+//! Wall-clock time as the exporter and the simulator count it: Unix milliseconds, and a poll's
+//! `now` in whole seconds (the API's time filters have second resolution).
+//!
+//! Owns no clock of its own: everything that needs "now" either asks [`now_whole_seconds_ms`] once
+//! or is handed an instant, so tests can drive time.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch for a `SystemTime` (0 before the epoch).
+pub fn unix_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Now, in Unix milliseconds truncated to whole seconds: a poll's single instant, so that the
+/// API's second-resolution filters and local aggregation draw window edges in the same place.
+pub fn now_whole_seconds_ms() -> i64 {
+    whole_seconds(unix_millis(SystemTime::now()))
+}
+
+/// `ms` truncated to whole seconds.
+pub fn whole_seconds(ms: i64) -> i64 {
+    ms / 1000 * 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn times_before_the_epoch_clamp_to_zero_and_whole_seconds_truncate() {
+        assert_eq!(unix_millis(UNIX_EPOCH - Duration::from_secs(5)), 0);
+        assert_eq!(
+            unix_millis(UNIX_EPOCH + Duration::from_millis(1_234)),
+            1_234
+        );
+        assert_eq!(whole_seconds(1_999), 1_000);
+        assert_eq!(now_whole_seconds_ms() % 1000, 0);
+    }
+}

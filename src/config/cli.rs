@@ -1,0 +1,321 @@
+//! The command line as clap parses it: flags, subcommands, and the checks a single value can
+//! make on its own (the low level; [`super::Config`] is the validated high level).
+//!
+//! Reads no file and no environment beyond what clap's `env` attributes name; the API secret is
+//! deliberately not one of them (clap would print its value in `--help`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::aggregate::{parse_windows, Windows};
+use crate::poller::Strategy;
+
+pub const DEFAULT_API_URL: &str = "https://backendapi.cloud.corbado.io/v2";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "corbado-exporter",
+    version,
+    about = "Prometheus exporter for the sessions of a Corbado project",
+    long_about = "Polls Corbado's GET /sessions and serves session counts by status, creation and \
+                  expiry windows and per-user active sessions as Prometheus metrics.\n\n\
+                  The API secret is read from the CORBADO_API_SECRET environment variable or \
+                  from --corbado.api-secret-file; it is never accepted on the command line.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub exporter: ExporterArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the simulated Corbado API on its own, for any client to poll.
+    Simulator(SimulatorArgs),
+    /// Ask a running exporter whether it is healthy (exit 0) or not (exit 1): for container
+    /// HEALTHCHECKs, which have no shell or curl in a distroless image.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `corbado-exporter healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// URL to ask.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:9877/-/healthy",
+        value_name = "URL"
+    )]
+    pub url: String,
+
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "5s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Accept any TLS certificate (for a self-signed one on loopback).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// The exporter's flags, named after the exporter-toolkit conventions.
+#[derive(Debug, Args)]
+pub struct ExporterArgs {
+    /// Base URL of the Corbado Backend API; `/sessions` is appended.
+    #[arg(long = "corbado.api-url", env = "CORBADO_API_URL", default_value = DEFAULT_API_URL, value_name = "URL")]
+    pub api_url: String,
+
+    /// Corbado project ID (the basic-auth user name). Required unless --demo.
+    #[arg(
+        long = "corbado.project-id",
+        env = "CORBADO_PROJECT_ID",
+        value_name = "ID"
+    )]
+    pub project_id: Option<String>,
+
+    /// File holding the API secret (a trailing newline is ignored). Alternative to the
+    /// CORBADO_API_SECRET environment variable.
+    #[arg(
+        long = "corbado.api-secret-file",
+        env = "CORBADO_API_SECRET_FILE",
+        value_name = "PATH"
+    )]
+    pub api_secret_file: Option<PathBuf>,
+
+    /// Sessions per page (the API is known to accept up to 100).
+    #[arg(long = "corbado.page-size", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000), value_name = "N")]
+    pub page_size: u32,
+
+    /// Pages in flight at once.
+    #[arg(long = "corbado.concurrency", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
+    pub concurrency: u32,
+
+    /// Client-side limit on requests per second, shared by all requests; 0 means none.
+    #[arg(long = "corbado.max-requests-per-second", default_value = "20", value_parser = parse_rate, value_name = "RATE")]
+    pub max_requests_per_second: f64,
+
+    /// PEM file of CA certificates to trust for the Corbado API, besides the built-in roots (for
+    /// a TLS-intercepting proxy, say).
+    #[arg(long = "corbado.ca-file", env = "CORBADO_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Timeout of one API request.
+    #[arg(long = "corbado.timeout", default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Time between the starts of two polls.
+    #[arg(long = "poll.interval", default_value = "60s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub poll_interval: Duration,
+
+    /// After this long without a successful poll, the session gauges are dropped.
+    #[arg(long = "poll.max-staleness", default_value = "5m", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub max_staleness: Duration,
+
+    /// How to collect the numbers: filter (cheap, trusts the API's filters), scan (pages
+    /// through every session) or auto (filter, checked, falling back to scan).
+    #[arg(
+        long = "poll.strategy",
+        default_value = "auto",
+        value_name = "STRATEGY"
+    )]
+    pub strategy: Strategy,
+
+    /// Comma-separated windows of the *_in_window gauges, in whole seconds or more.
+    #[arg(long = "sessions.windows", default_value = "15m,1h,24h", value_parser = parse_windows, value_name = "DURATIONS")]
+    pub windows: Windows,
+
+    /// Users exported with their own user_id series; 0 turns them off.
+    #[arg(long = "per-user.top-k", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1000), value_name = "K")]
+    pub top_k: u32,
+
+    /// Address to listen on for the web interface and telemetry.
+    #[arg(long = "web.listen-address", default_value = ":9877", value_parser = parse_listen_address, value_name = "ADDR")]
+    pub listen_address: String,
+
+    /// exporter-toolkit web configuration file: TLS and bcrypt basic auth for every endpoint.
+    /// Re-read when it changes and on SIGHUP.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Validate --web.config.file and exit (0 when valid, 2 with the reason when not).
+    #[arg(long = "web.config.check", requires = "web_config_file")]
+    pub web_config_check: bool,
+
+    /// Requests served at once; more get 503. 0 means no limit.
+    #[arg(long = "web.max-requests", default_value_t = 40, value_name = "N")]
+    pub max_requests: u32,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = parse_telemetry_path, value_name = "PATH")]
+    pub telemetry_path: String,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", default_value = "info", value_name = "LEVEL")]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", default_value = "text", value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Poll the built-in simulated Corbado API instead of the real one; needs no credentials.
+    #[arg(long = "demo")]
+    pub demo: bool,
+}
+
+/// `corbado-exporter simulator`: the simulated API as a standalone server.
+#[derive(Debug, Args)]
+pub struct SimulatorArgs {
+    /// Address to listen on; keep it on loopback.
+    #[arg(long, default_value = "127.0.0.1:8377", value_name = "ADDR")]
+    pub listen: String,
+
+    /// Sessions in the initial population.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(0..=20_000_000), value_name = "N")]
+    pub sessions: u32,
+
+    /// Seed of the population and of its evolution.
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub seed: u64,
+
+    /// Project ID the simulator accepts [default: the demo's, pro-demo] (the API secret comes
+    /// from CORBADO_API_SECRET, or is `demo-secret`).
+    #[arg(long = "project-id", value_name = "ID")]
+    pub project_id: Option<String>,
+
+    /// Keep the population as generated instead of evolving it in real time.
+    #[arg(long)]
+    pub frozen: bool,
+
+    #[arg(long = "log.level", default_value = "info", value_name = "LEVEL")]
+    pub log_level: LogLevel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<LogLevel> for tracing::Level {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| "not a number of requests per second".to_string())?;
+    if !rate.is_finite() || rate < 0.0 || (rate > 0.0 && rate < 0.001) {
+        return Err("must be zero (no limit) or at least 0.001".into());
+    }
+    Ok(rate)
+}
+
+/// Accepts `host:port`, `[v6]:port` and Go's `:port` (all interfaces).
+fn parse_listen_address(text: &str) -> Result<String, String> {
+    let address = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_owned(),
+    };
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| "expected host:port or :port".to_string())?;
+    port.parse::<u16>()
+        .map_err(|_| format!("{port:?} is not a port number"))?;
+    if host.is_empty() {
+        return Err("expected host:port or :port".into());
+    }
+    Ok(address)
+}
+
+fn parse_telemetry_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text == "/" {
+        return Err("must start with '/' and not be '/' itself".into());
+    }
+    if text.starts_with("/-/") {
+        return Err("paths under /-/ are reserved for health endpoints".into());
+    }
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c == '?' || c == '#')
+    {
+        return Err("must be a plain path".into());
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_values_are_checked_where_they_are_parsed() {
+        for bad in [
+            vec!["--poll.interval", "0s"],
+            vec!["--poll.interval", "soon"],
+            vec!["--corbado.timeout", "0ms"],
+            vec!["--poll.strategy", "guess"],
+            vec!["--sessions.windows", "15m,,1h"],
+            vec!["--sessions.windows", "1500ms"],
+            vec!["--sessions.windows", "1h,60m"],
+            vec!["--corbado.page-size", "0"],
+            vec!["--corbado.concurrency", "0"],
+            vec!["--corbado.max-requests-per-second", "-1.5"],
+            vec!["--corbado.max-requests-per-second", "1e-30"],
+            vec!["--web.listen-address", "9877"],
+            vec!["--web.telemetry-path", "metrics"],
+            vec!["--web.telemetry-path", "/-/ready"],
+            vec!["--log.level", "loud"],
+        ] {
+            let joined = format!("{}={}", bad[0], bad[1]);
+            let argv = vec!["corbado-exporter", "--demo", joined.as_str()];
+            let error = Cli::try_parse_from(&argv).expect_err(&format!("{bad:?} should fail"));
+            assert!(
+                error.to_string().contains(bad[0]),
+                "{bad:?}: error should name the flag: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn listen_addresses_accept_go_and_rust_forms() {
+        assert_eq!(parse_listen_address(":9877").as_deref(), Ok("0.0.0.0:9877"));
+        assert_eq!(
+            parse_listen_address("127.0.0.1:0").as_deref(),
+            Ok("127.0.0.1:0")
+        );
+        assert_eq!(
+            parse_listen_address("[::1]:9877").as_deref(),
+            Ok("[::1]:9877")
+        );
+        assert!(parse_listen_address("localhost").is_err());
+    }
+}

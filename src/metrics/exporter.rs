@@ -1,0 +1,173 @@
+//! The exporter's own series: `corbado_up` and `corbado_exporter_*`, updated in place by the
+//! poller and the client, and rendered on every new exposition.
+
+use std::sync::Mutex;
+
+use prometheus::core::Collector;
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+use super::{encode, project_registry, Definition};
+
+const UP: Definition = Definition {
+    name: "corbado_up",
+    help: "1 if the last poll of the Corbado API succeeded, else 0.",
+};
+const LAST_POLL_DURATION: Definition = Definition {
+    name: "corbado_exporter_last_poll_duration_seconds",
+    help: "Wall time of the last poll, successful or not.",
+};
+const LAST_POLL_REQUESTS: Definition = Definition {
+    name: "corbado_exporter_last_poll_requests",
+    help: "API requests the last poll made, retries included.",
+};
+const LAST_POLL_STRATEGY: Definition = Definition {
+    name: "corbado_exporter_last_poll_strategy",
+    help: "1 for the strategy the last poll used (auto resolves to filter or scan).",
+};
+const POLLS: Definition = Definition {
+    name: "corbado_exporter_polls_total",
+    help: "Polls started.",
+};
+const POLL_FAILURES: Definition = Definition {
+    name: "corbado_exporter_poll_failures_total",
+    help: "Polls that failed.",
+};
+const STRATEGY_FALLBACKS: Definition = Definition {
+    name: "corbado_exporter_strategy_fallbacks_total",
+    help: "Polls of the auto strategy whose filter check failed, so that they scanned instead.",
+};
+const API_REQUESTS: Definition = Definition {
+    name: "corbado_exporter_api_requests_total",
+    help: "Corbado API responses by HTTP status code; code=\"error\" for timeouts and transport \
+           failures. Retries count.",
+};
+const API_REQUEST_DURATION: Definition = Definition {
+    name: "corbado_exporter_api_request_duration_seconds",
+    help: "Latency of Corbado API requests, each attempt on its own.",
+};
+const BUILD_INFO: Definition = Definition {
+    name: "corbado_exporter_build_info",
+    help: "Version and git revision of the exporter; always 1.",
+};
+const LAST_SUCCESS: Definition = Definition {
+    name: "corbado_exporter_last_poll_success_timestamp_seconds",
+    help: "Unix time of the last successful poll (its start, in whole seconds).",
+};
+
+/// Buckets of the API latency histogram, in seconds.
+const LATENCY_BUCKETS: [f64; 11] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// The exporter's own series, updated in place.
+pub struct ExporterMetrics {
+    registry: Registry,
+    pub up: IntGauge,
+    pub last_poll_duration: Gauge,
+    pub last_poll_requests: IntGauge,
+    pub last_poll_strategy: IntGaugeVec,
+    /// The `strategy` label values, each exported (0 or 1) from the start.
+    strategy_labels: &'static [&'static str],
+    pub polls: IntCounter,
+    pub poll_failures: IntCounter,
+    pub strategy_fallbacks: IntCounter,
+    pub api_requests: IntCounterVec,
+    pub api_request_duration: Histogram,
+    /// Registered at the first success only: before it there is no time to report, and a 0
+    /// would read as "last success in 1970".
+    last_success: Gauge,
+    last_success_registered: Mutex<bool>,
+}
+
+/// Registers collectors into one registry as they are made.
+struct Registrar(Registry);
+
+impl Registrar {
+    fn add<C: Collector + Clone + 'static>(&self, collector: C) -> prometheus::Result<C> {
+        self.0.register(Box::new(collector.clone()))?;
+        Ok(collector)
+    }
+
+    fn int_gauge(&self, d: Definition) -> prometheus::Result<IntGauge> {
+        self.add(IntGauge::new(d.name, d.help)?)
+    }
+
+    fn counter(&self, d: Definition) -> prometheus::Result<IntCounter> {
+        self.add(IntCounter::new(d.name, d.help)?)
+    }
+
+    fn labelled(&self, d: Definition, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+        self.add(IntGaugeVec::new(Opts::new(d.name, d.help), labels)?)
+    }
+}
+
+impl ExporterMetrics {
+    /// `strategy_labels` are the values `corbado_exporter_last_poll_strategy` can take.
+    pub fn new(
+        project_id: &str,
+        strategy_labels: &'static [&'static str],
+    ) -> prometheus::Result<Self> {
+        let r = Registrar(project_registry(project_id)?);
+        let last_poll_strategy = r.labelled(LAST_POLL_STRATEGY, &["strategy"])?;
+        for strategy in strategy_labels {
+            last_poll_strategy.with_label_values(&[strategy]).set(0);
+        }
+        r.labelled(BUILD_INFO, &["version", "revision"])?
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), crate::REVISION])
+            .set(1);
+        Ok(ExporterMetrics {
+            up: r.int_gauge(UP)?,
+            last_poll_duration: r.add(Gauge::new(
+                LAST_POLL_DURATION.name,
+                LAST_POLL_DURATION.help,
+            )?)?,
+            last_poll_requests: r.int_gauge(LAST_POLL_REQUESTS)?,
+            last_poll_strategy,
+            strategy_labels,
+            polls: r.counter(POLLS)?,
+            poll_failures: r.counter(POLL_FAILURES)?,
+            strategy_fallbacks: r.counter(STRATEGY_FALLBACKS)?,
+            api_requests: r.add(IntCounterVec::new(
+                Opts::new(API_REQUESTS.name, API_REQUESTS.help),
+                &["code"],
+            )?)?,
+            api_request_duration: r.add(Histogram::with_opts(
+                HistogramOpts::new(API_REQUEST_DURATION.name, API_REQUEST_DURATION.help)
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )?)?,
+            last_success: Gauge::new(LAST_SUCCESS.name, LAST_SUCCESS.help)?,
+            last_success_registered: Mutex::new(false),
+            registry: r.0,
+        })
+    }
+
+    /// Notes a successful poll whose `now` was `now_ms`.
+    pub fn record_success(&self, now_ms: i64) {
+        self.last_success.set(now_ms as f64 / 1000.0);
+        let mut registered = self
+            .last_success_registered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !*registered {
+            // Registration only fails for a duplicate name, which the flag rules out.
+            *registered = self
+                .registry
+                .register(Box::new(self.last_success.clone()))
+                .is_ok();
+        }
+    }
+
+    /// Marks which strategy the last poll used.
+    pub fn set_strategy(&self, used: &str) {
+        for strategy in self.strategy_labels {
+            self.last_poll_strategy
+                .with_label_values(&[strategy])
+                .set(i64::from(*strategy == used));
+        }
+    }
+
+    pub fn render(&self) -> String {
+        encode(&self.registry)
+    }
+}

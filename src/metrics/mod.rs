@@ -1,0 +1,53 @@
+//! Metric names, HELP texts and rendering, all in one place: dashboards and alert rules bind to
+//! what these files write, and the golden tests in `tests/it/golden.rs` pin it.
+//!
+//! - [`exporter`]: the exporter's own series (`corbado_up`, `corbado_exporter_*`), in a
+//!   long-lived registry of counters and gauges updated in place.
+//! - [`sessions`]: the session gauges of one poll, rendered once from an immutable
+//!   [`crate::aggregate::Summary`].
+//!
+//! There is no global registry: every registry here is built for one project. Nothing here knows
+//! when a poll happens or which snapshot is current; that is [`crate::snapshot`]'s business.
+
+pub mod exporter;
+pub mod sessions;
+
+use std::collections::HashMap;
+
+use prometheus::{Registry, TextEncoder};
+
+pub use exporter::ExporterMetrics;
+pub use sessions::render_sessions;
+
+/// `Content-Type` of the text exposition format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The label every series carries.
+pub const PROJECT_LABEL: &str = "project_id";
+
+/// A metric's name and HELP text.
+#[derive(Clone, Copy, Debug)]
+pub struct Definition {
+    pub name: &'static str,
+    pub help: &'static str,
+}
+
+/// A registry whose every series carries `project_id`.
+fn project_registry(project_id: &str) -> prometheus::Result<Registry> {
+    let labels = HashMap::from([(PROJECT_LABEL.to_owned(), project_id.to_owned())]);
+    Registry::new_custom(None, Some(labels))
+}
+
+fn encode(registry: &Registry) -> String {
+    let mut buffer = String::new();
+    // Encoding our own well-formed families into a String cannot fail.
+    if let Err(e) = TextEncoder::new().encode_utf8(&registry.gather(), &mut buffer) {
+        tracing::error!(error = %e, "encoding metrics failed");
+    }
+    buffer
+}
+
+/// A count as a gauge value (saturating: no count of ours comes near `i64::MAX`).
+fn gauge_value(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}

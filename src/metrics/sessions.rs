@@ -1,0 +1,117 @@
+//! The session gauges of one poll, rendered once from a [`Summary`] into the text format. The
+//! families are a table: a name, a HELP text, and where the value comes from.
+
+use prometheus::{IntGauge, IntGaugeVec, Opts};
+
+use super::{encode, gauge_value, project_registry, Definition};
+use crate::aggregate::{Summary, Window};
+use crate::corbado::Status;
+
+/// Said in every session gauge's HELP: they describe the last successful poll.
+const AS_OF: &str = "As of the last successful poll.";
+
+const SESSIONS: Definition = Definition {
+    name: "corbado_sessions",
+    help: "Sessions per status; statuses outside the documented enum count as unknown.",
+};
+
+const TOP_USERS: Definition = Definition {
+    name: "corbado_user_active_sessions",
+    help: "Active sessions of the top-k users by active sessions (ties by user ID).",
+};
+
+/// Where a `window`-labelled family's values come from: one per window, in window order.
+type PerWindow = fn(&Summary) -> &[u64];
+/// Where an unlabelled gauge's value comes from.
+type Single = fn(&Summary) -> u64;
+
+/// The `window`-labelled families, each with the per-window values it shows.
+const WINDOW_FAMILIES: [(Definition, PerWindow); 3] = [
+    (
+        Definition {
+            name: "corbado_sessions_created_in_window",
+            help: "Sessions of any status created within the last window.",
+        },
+        |s| &s.created_in_window,
+    ),
+    (
+        Definition {
+            name: "corbado_sessions_expiring_in_window",
+            help: "Active sessions that expire within the next window.",
+        },
+        |s| &s.expiring_in_window,
+    ),
+    (
+        Definition {
+            name: "corbado_sessions_expired_in_window",
+            help: "Expired sessions whose expiry lies within the last window.",
+        },
+        |s| &s.expired_in_window,
+    ),
+];
+
+/// The unlabelled per-user gauges and their values.
+const USER_GAUGES: [(Definition, Single); 2] = [
+    (
+        Definition {
+            name: "corbado_users_with_active_sessions",
+            help: "Distinct users holding at least one active session.",
+        },
+        |s| s.users_with_active_sessions,
+    ),
+    (
+        Definition {
+            name: "corbado_user_active_sessions_max",
+            help: "The most active sessions one user holds.",
+        },
+        |s| s.user_active_sessions_max,
+    ),
+];
+
+fn opts(d: Definition) -> Opts {
+    Opts::new(d.name, format!("{} {AS_OF}", d.help))
+}
+
+/// Renders the session gauges of one poll. Public for the golden test and the benchmarks.
+pub fn render_sessions(
+    summary: &Summary,
+    project_id: &str,
+    windows: &[Window],
+) -> anyhow::Result<String> {
+    let registry = project_registry(project_id)?;
+
+    let sessions = IntGaugeVec::new(opts(SESSIONS), &["status"])?;
+    for status in Status::ALL {
+        sessions
+            .with_label_values(&[status.as_str()])
+            .set(gauge_value(summary.count(status)));
+    }
+    sessions
+        .with_label_values(&["unknown"])
+        .set(gauge_value(summary.statuses.unknown));
+    registry.register(Box::new(sessions))?;
+
+    for (definition, values) in WINDOW_FAMILIES {
+        let family = IntGaugeVec::new(opts(definition), &["window"])?;
+        for (window, value) in windows.iter().zip(values(summary)) {
+            family
+                .with_label_values(&[&window.label])
+                .set(gauge_value(*value));
+        }
+        registry.register(Box::new(family))?;
+    }
+    for (definition, value) in USER_GAUGES {
+        let gauge = IntGauge::with_opts(opts(definition))?;
+        gauge.set(gauge_value(value(summary)));
+        registry.register(Box::new(gauge))?;
+    }
+    if !summary.top_users.is_empty() {
+        let top = IntGaugeVec::new(opts(TOP_USERS), &["user_id"])?;
+        for user in &summary.top_users {
+            top.with_label_values(&[&user.user_id])
+                .set(gauge_value(user.active_sessions));
+        }
+        registry.register(Box::new(top))?;
+    }
+    Ok(encode(&registry))
+}

@@ -1,0 +1,145 @@
+//! The HTTP side: `/metrics` (or `--web.telemetry-path`), a landing page, and health endpoints.
+//!
+//! [`router`] builds the whole `Router` from shared state, so tests drive it in-process or over a
+//! port-0 listener alike. Nothing here reaches the upstream: a scrape only reads the current
+//! snapshot and the exporter's own counters, so a slow Corbado API never slows a scrape.
+//!
+//! - [`gate`]: what every request passes first: the concurrency cap, basic auth, headers.
+//! - [`listener`]: the accept loop, TLS per connection, and the limits against hostile clients.
+
+pub mod gate;
+pub mod listener;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::metrics::CONTENT_TYPE;
+use crate::snapshot::Store;
+use crate::web_config::LiveWebConfig;
+pub use listener::{serve, Limits};
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Pages {
+    store: Arc<Store>,
+    landing: Arc<str>,
+}
+
+/// The exporter's routes, behind the gate.
+pub fn router(
+    store: Arc<Store>,
+    telemetry_path: &str,
+    web: Arc<LiveWebConfig>,
+    limits: &Limits,
+) -> Router {
+    let landing = landing_page(telemetry_path).into();
+    Router::new()
+        .route(telemetry_path, get(metrics))
+        .route("/", get(landing_handler))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .with_state(Pages { store, landing })
+        .layer(middleware::from_fn_with_state(
+            gate::Gate::new(web, limits.max_requests),
+            gate::guard,
+        ))
+}
+
+async fn metrics(State(pages): State<Pages>, headers: HeaderMap) -> Response {
+    let exposition = pages.store.exposition();
+    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    let vary = (header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if accepts_gzip(&headers) {
+        let gzip = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        return ([content_type, vary, gzip], exposition.gzip().clone()).into_response();
+    }
+    ([content_type, vary], exposition.plain.clone()).into_response()
+}
+
+/// Whether `Accept-Encoding` lists gzip with a non-zero quality.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+async fn landing_handler(State(pages): State<Pages>) -> Html<String> {
+    Html(pages.landing.to_string())
+}
+
+async fn healthy() -> &'static str {
+    "Healthy\n"
+}
+
+async fn ready(State(pages): State<Pages>) -> (StatusCode, &'static str) {
+    if pages.store.is_ready() {
+        (StatusCode::OK, "Ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: no poll of the Corbado API has succeeded yet\n",
+        )
+    }
+}
+
+fn landing_page(telemetry_path: &str) -> String {
+    // The path was validated to be a plain path; escape it anyway, it lands in HTML.
+    let path = telemetry_path
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>Corbado Exporter</title></head>\n\
+         <body>\n<h1>Corbado Exporter</h1>\n<p>Prometheus exporter for the sessions of a Corbado project, version {}.</p>\n\
+         <ul>\n<li><a href=\"{path}\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n\
+         <li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body>\n</html>\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_encoding(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn gzip_is_used_only_when_accepted() {
+        assert!(accepts_gzip(&with_encoding("gzip")));
+        assert!(accepts_gzip(&with_encoding("deflate, GZIP;q=0.5")));
+        assert!(accepts_gzip(&with_encoding("*")));
+        assert!(!accepts_gzip(&with_encoding("gzip;q=0")));
+        assert!(!accepts_gzip(&with_encoding("identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_landing_page_links_the_telemetry_path() {
+        let page = landing_page("/custom-metrics");
+        assert!(page.contains("href=\"/custom-metrics\""));
+        assert!(landing_page("/a<b").contains("/a&lt;b"));
+    }
+}

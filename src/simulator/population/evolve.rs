@@ -1,0 +1,137 @@
+//! Time moving on: arrivals, logouts, inactivity, revocations, expiry, and bursts.
+
+use std::time::Duration;
+
+use super::{millis, Changes, Population, Session};
+use crate::corbado::Status;
+
+impl Population {
+    /// Moves the population forward to `now_ms`: new sessions arrive, active ones end by
+    /// logout, inactivity, revocation or expiry, and now and then a burst of revocations or
+    /// expiries hits. Going backwards does nothing.
+    pub fn advance(&mut self, now_ms: i64) -> Changes {
+        let mut changes = Changes::default();
+        let dt = now_ms - self.clock_ms;
+        if dt <= 0 {
+            return changes;
+        }
+        self.clock_ms = now_ms;
+        let secs = dt as f64 / 1000.0;
+        let active = self.active.len() as f64;
+
+        // Expiry first: it is not random.
+        let active_code = Status::Active.index() as u8;
+        let due: Vec<u32> = self.by_expiry[usize::from(active_code)]
+            .range(..(now_ms + 1, 0))
+            .map(|&(_, index)| index)
+            .collect();
+        for index in due {
+            self.set_status(index, Status::Expired.index() as u8, now_ms);
+            changes.expired += 1;
+        }
+
+        let rate = |mean: Duration| active * secs / mean.as_secs_f64().max(1.0);
+        let logouts = self.draw(rate(self.params.mean_time_to_logout));
+        let idle = self.draw(rate(self.params.mean_time_to_inactivity));
+        let revokes = self.draw(rate(self.params.mean_time_to_revocation));
+        changes.logged_out = self.end_random(logouts, Status::LoggedOut, now_ms);
+        changes.inactivity_reached = self.end_random(idle, Status::InactivityReached, now_ms);
+        changes.revoked = self.end_random(revokes, Status::Revoked, now_ms);
+
+        // Arrivals keep the active count near its target in steady state.
+        let ends_per_sec = active.max(self.params.active as f64)
+            * (1.0 / self.params.mean_time_to_logout.as_secs_f64().max(1.0)
+                + 1.0 / self.params.mean_time_to_inactivity.as_secs_f64().max(1.0)
+                + 1.0 / self.params.mean_time_to_revocation.as_secs_f64().max(1.0));
+        let arrivals = self.draw(ends_per_sec * secs);
+        for _ in 0..arrivals {
+            self.create_session(now_ms);
+        }
+        changes.created = arrivals;
+
+        // Activity on a few sessions.
+        for _ in 0..self.draw(active * secs / 600.0) {
+            if self.active.is_empty() {
+                break;
+            }
+            let pos = self.rng.below(self.active.len() as u64) as usize;
+            let index = self.active[pos] as usize;
+            self.sessions[index].last_action_ms = now_ms;
+            self.sessions[index].updated_ms = now_ms;
+        }
+
+        // Bursts: a stolen-token scare (mass revocation) or a key rotation (mass expiry).
+        self.burst_debt += secs / self.params.mean_time_between_bursts.as_secs_f64().max(1.0);
+        if self.burst_debt >= 1.0 || self.rng.chance(self.burst_debt.min(1.0) * 0.02) {
+            self.burst_debt = 0.0;
+            let share = 0.05 + self.rng.next_f64() * 0.10;
+            let count = (self.active.len() as f64 * share) as u64;
+            if self.rng.chance(0.5) {
+                changes.revoked += self.end_random(count, Status::Revoked, now_ms);
+                changes.burst = Some("revocation");
+            } else {
+                changes.expired += self.expire_random(count, now_ms);
+                changes.burst = Some("expiry");
+            }
+        }
+        changes
+    }
+
+    /// A whole number of events with mean `expected`: its floor, plus one with the remainder's
+    /// probability.
+    fn draw(&mut self, expected: f64) -> u64 {
+        let whole = expected.floor();
+        whole as u64 + u64::from(self.rng.chance(expected - whole))
+    }
+
+    fn end_random(&mut self, count: u64, status: Status, now_ms: i64) -> u64 {
+        let mut done = 0;
+        while done < count && !self.active.is_empty() {
+            let pos = self.rng.below(self.active.len() as u64) as usize;
+            let index = self.active[pos];
+            self.set_status(index, status.index() as u8, now_ms);
+            done += 1;
+        }
+        done
+    }
+
+    fn expire_random(&mut self, count: u64, now_ms: i64) -> u64 {
+        let mut done = 0;
+        while done < count && !self.active.is_empty() {
+            let pos = self.rng.below(self.active.len() as u64) as usize;
+            let index = self.active[pos];
+            let i = index as usize;
+            // The expiry moves to now; re-key the expiry index around it.
+            let old = (self.sessions[i].expires_ms, index);
+            self.by_expiry[usize::from(self.sessions[i].status)].remove(&old);
+            self.sessions[i].expires_ms = now_ms;
+            self.by_expiry[usize::from(self.sessions[i].status)].insert((now_ms, index));
+            self.set_status(index, Status::Expired.index() as u8, now_ms);
+            done += 1;
+        }
+        done
+    }
+
+    fn create_session(&mut self, now_ms: i64) {
+        // Creation order is index order: never let a clock step make `created` go backwards.
+        let created = self
+            .sessions
+            .last()
+            .map_or(now_ms, |s| s.created_ms.max(now_ms));
+        let user = {
+            let mut rng = self.rng.clone();
+            let user = self.pick_user(&mut rng);
+            self.rng = rng;
+            user
+        };
+        self.push(Session {
+            created_ms: created,
+            expires_ms: created + millis(self.params.lifetime),
+            last_action_ms: created,
+            updated_ms: created,
+            user,
+            status: Status::Active.index() as u8,
+            active_pos: 0,
+        });
+    }
+}

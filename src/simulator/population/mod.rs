@@ -1,0 +1,167 @@
+//! The simulated project's sessions: their storage and the indexes that keep queries cheap.
+//! What is done with them lives beside this file: [`generate`] (the initial population),
+//! [`evolve`] (time moving on), [`query`] (the list endpoint's filters, sort and paging),
+//! [`json`] (the wire form) and [`truth`] (the exact expected gauges, the tests' oracle).
+//!
+//! Sessions live in one `Vec` in creation order (a session's index is its identity, and its ID
+//! `ses-<index>` sorts the same way), so the unfiltered list and any `created` range are slices
+//! found by binary search. Per-status sets of indexes and per-status `(expires, index)` sets let a
+//! filtered count touch only the sessions it counts. About 48 bytes a session plus ~40 bytes of
+//! index: a million sessions take ~90 MB.
+//!
+//! Everything is deterministic under the seed: the same seed and the same sequence of
+//! [`Population::advance`] instants give the same sessions.
+
+mod evolve;
+mod generate;
+mod json;
+mod params;
+mod query;
+mod truth;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::corbado::Status;
+use crate::rng::SplitMix64;
+pub use params::{Changes, Params};
+pub use query::PageResult;
+
+/// Status codes as stored: the five documented ones by [`Status::index`], then one value outside
+/// the enum, for fault injection.
+const UNKNOWN: u8 = 5;
+const STATUS_SLOTS: usize = 6;
+/// The wire value of the out-of-enum status.
+pub const UNKNOWN_STATUS_VALUE: &str = "suspended";
+
+pub(crate) const SECOND: i64 = 1000;
+const HOUR: i64 = 3600 * SECOND;
+const DAY: i64 = 24 * HOUR;
+
+#[derive(Clone, Debug)]
+struct Session {
+    created_ms: i64,
+    expires_ms: i64,
+    last_action_ms: i64,
+    updated_ms: i64,
+    user: u32,
+    status: u8,
+    /// Position in `Population::active` while active.
+    active_pos: u32,
+}
+
+/// The simulated project.
+pub struct Population {
+    sessions: Vec<Session>,
+    by_status: [BTreeSet<u32>; STATUS_SLOTS],
+    by_expiry: [BTreeSet<(i64, u32)>; STATUS_SLOTS],
+    active: Vec<u32>,
+    params: Params,
+    rng: SplitMix64,
+    clock_ms: i64,
+    burst_debt: f64,
+}
+
+impl Population {
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// The instant the population was last generated or advanced to.
+    pub fn clock_ms(&self) -> i64 {
+        self.clock_ms
+    }
+
+    /// Active sessions right now.
+    pub fn active_count(&self) -> usize {
+        self.active.len()
+    }
+
+    fn pick_user(&self, rng: &mut SplitMix64) -> u32 {
+        // Quadratic skew: user 0 draws ~1/sqrt(users) of all sessions, most users a handful.
+        let u = rng.next_f64();
+        ((u * u) * f64::from(self.params.users)) as u32
+    }
+
+    fn push(&mut self, mut session: Session) {
+        let index = u32::try_from(self.sessions.len()).unwrap_or(u32::MAX);
+        if session.status == Status::Active.index() as u8 {
+            session.active_pos = self.active.len() as u32;
+            self.active.push(index);
+        }
+        self.by_status[usize::from(session.status)].insert(index);
+        self.by_expiry[usize::from(session.status)].insert((session.expires_ms, index));
+        self.sessions.push(session);
+    }
+
+    /// Changes a session's status, keeping every index right.
+    fn set_status(&mut self, index: u32, status: u8, now_ms: i64) {
+        let i = index as usize;
+        let old = self.sessions[i].status;
+        if old == status {
+            return;
+        }
+        let expires = self.sessions[i].expires_ms;
+        self.by_status[usize::from(old)].remove(&index);
+        self.by_expiry[usize::from(old)].remove(&(expires, index));
+        if old == Status::Active.index() as u8 {
+            let pos = self.sessions[i].active_pos as usize;
+            self.active.swap_remove(pos);
+            if let Some(&moved) = self.active.get(pos) {
+                self.sessions[moved as usize].active_pos = pos as u32;
+            }
+        }
+        if status == Status::Active.index() as u8 {
+            self.sessions[i].active_pos = self.active.len() as u32;
+            self.active.push(index);
+        }
+        self.by_status[usize::from(status)].insert(index);
+        self.by_expiry[usize::from(status)].insert((expires, index));
+        self.sessions[i].status = status;
+        self.sessions[i].updated_ms = now_ms;
+    }
+
+    /// Gives `count` sessions (the newest ones that are not active) the out-of-enum status,
+    /// for fault injection.
+    pub fn inject_unknown_statuses(&mut self, count: u64) -> u64 {
+        let mut done = 0;
+        let now = self.clock_ms;
+        for index in (0..self.sessions.len() as u32).rev() {
+            if done == count {
+                break;
+            }
+            let status = self.sessions[index as usize].status;
+            if status != Status::Active.index() as u8 && status != UNKNOWN {
+                self.set_status(index, UNKNOWN, now);
+                done += 1;
+            }
+        }
+        done
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub fn session_id(index: u32) -> String {
+    format!("ses-{index:010}")
+}
+
+pub fn user_id(user: u32) -> String {
+    format!("usr-{user:08}")
+}
+
+fn status_value(code: u8) -> &'static str {
+    match code {
+        UNKNOWN => UNKNOWN_STATUS_VALUE,
+        code => Status::ALL[usize::from(code)].as_str(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

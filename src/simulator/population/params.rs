@@ -1,0 +1,71 @@
+//! How a simulated population is generated and evolves, and what one step of evolution did.
+
+use std::time::Duration;
+
+/// How the population is generated and how it evolves.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub seed: u64,
+    /// Sessions in the initial population.
+    pub sessions: u64,
+    /// Distinct users sessions are drawn from (skewed: a few users hold many sessions).
+    pub users: u32,
+    /// Active sessions in the initial population, roughly.
+    pub active: u64,
+    /// How long a session lives before it expires.
+    pub lifetime: Duration,
+    /// How far back the oldest session was created.
+    pub history: Duration,
+    /// Mean time an active session lasts before its user logs out.
+    pub mean_time_to_logout: Duration,
+    /// Mean time before an active session ends by inactivity.
+    pub mean_time_to_inactivity: Duration,
+    /// Mean time before an active session is revoked (outside bursts).
+    pub mean_time_to_revocation: Duration,
+    /// Mean time between bursts of revocations or expiries.
+    pub mean_time_between_bursts: Duration,
+}
+
+impl Params {
+    /// A realistic project of `sessions` sessions: 5% active, one user per 50 sessions.
+    pub fn realistic(sessions: u64, seed: u64) -> Self {
+        Params {
+            seed,
+            sessions,
+            users: u32::try_from((sessions / 50).max(1)).unwrap_or(u32::MAX),
+            active: sessions / 20,
+            lifetime: Duration::from_secs(24 * 3600),
+            history: Duration::from_secs(90 * 24 * 3600),
+            mean_time_to_logout: Duration::from_secs(8 * 3600),
+            mean_time_to_inactivity: Duration::from_secs(16 * 3600),
+            mean_time_to_revocation: Duration::from_secs(10 * 24 * 3600),
+            mean_time_between_bursts: Duration::from_secs(20 * 60),
+        }
+    }
+}
+
+impl Params {
+    /// [`Params::realistic`], with the clock of events sped up for `--demo`: users log out,
+    /// go idle and get revoked a few times faster, and a burst comes every few minutes, so that a
+    /// dashboard shows movement within the first minutes instead of the first hour.
+    pub fn demo(sessions: u64, seed: u64) -> Self {
+        Params {
+            mean_time_to_logout: Duration::from_secs(2 * 3600),
+            mean_time_to_inactivity: Duration::from_secs(4 * 3600),
+            mean_time_to_revocation: Duration::from_secs(24 * 3600),
+            mean_time_between_bursts: Duration::from_secs(4 * 60),
+            ..Params::realistic(sessions, seed)
+        }
+    }
+}
+
+/// What one [`Population::advance`] did; the demo logs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub created: u64,
+    pub logged_out: u64,
+    pub inactivity_reached: u64,
+    pub revoked: u64,
+    pub expired: u64,
+    pub burst: Option<&'static str>,
+}

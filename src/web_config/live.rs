@@ -1,0 +1,144 @@
+//! The web configuration in force: swapped for a new one when the file changes (checked every
+//! two seconds) or on SIGHUP; a file that no longer validates is logged and the previous
+//! configuration stays.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::auth::{Access, Authenticator};
+use super::{WebConfig, WebConfigError, WebConfigFile};
+use crate::basic_auth::Credentials;
+
+/// A file's modification time and length: what "changed" means here.
+type FileStamp = (SystemTime, u64);
+
+pub struct LiveWebConfig {
+    path: Option<PathBuf>,
+    current: RwLock<Arc<WebConfig>>,
+    stamp: Mutex<Option<FileStamp>>,
+    auth: Authenticator,
+}
+
+impl LiveWebConfig {
+    /// Starts from the file as it was read (or the empty config without a file).
+    pub fn new(file: Option<WebConfigFile>) -> Arc<Self> {
+        let (path, initial) = match file {
+            Some(file) => (Some(file.path), file.config),
+            None => (None, WebConfig::default()),
+        };
+        let stamp = path.as_deref().and_then(file_stamp);
+        Arc::new(LiveWebConfig {
+            path,
+            current: RwLock::new(Arc::new(initial)),
+            stamp: Mutex::new(stamp),
+            auth: Authenticator::default(),
+        })
+    }
+
+    /// Loads `path` (if any) and validates it.
+    pub fn load(path: Option<PathBuf>) -> Result<Arc<Self>, WebConfigError> {
+        Ok(Self::new(path.map(WebConfigFile::load).transpose()?))
+    }
+
+    pub fn current(&self) -> Arc<WebConfig> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Checks basic-auth credentials against the current users.
+    pub async fn authorize(&self, credentials: Option<&Credentials>) -> Access {
+        self.auth.check(&self.current().users, credentials).await
+    }
+
+    /// Re-reads the file; on success swaps it in, on failure keeps the old one and says why.
+    pub fn reload(&self) -> bool {
+        let Some(path) = &self.path else {
+            return false;
+        };
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = file_stamp(path);
+        match WebConfig::load(path) {
+            Ok(config) => {
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+                self.auth.forget();
+                tracing::info!(file = %path.display(), "web config reloaded");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "web config not reloaded; keeping the previous one");
+                false
+            }
+        }
+    }
+
+    /// Reloads when the file changed since the last look.
+    pub fn reload_if_changed(&self) -> bool {
+        let Some(path) = &self.path else {
+            return false;
+        };
+        let now = file_stamp(path);
+        let before = *self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+        now != before && self.reload()
+    }
+
+    /// Watches the file (every two seconds) and SIGHUP until `shutdown`.
+    pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
+        if self.path.is_none() {
+            return;
+        }
+        #[cfg(unix)]
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut ticker = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            #[cfg(unix)]
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hup = std::future::pending::<()>();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = hup => { self.reload(); }
+                _ = ticker.tick() => { self.reload_if_changed(); }
+            }
+        }
+    }
+}
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web_config::tests::write;
+
+    #[tokio::test]
+    async fn a_broken_file_on_reload_keeps_the_previous_configuration() {
+        let hash = bcrypt::hash("s3cret", 4).expect("hash");
+        let path = write(
+            "live.yml",
+            &format!("basic_auth_users:\n  alice: '{hash}'\n"),
+        );
+        let live = LiveWebConfig::load(Some(path.clone())).expect("valid");
+        let alice = Credentials {
+            user: "alice".into(),
+            password: "s3cret".into(),
+        };
+        assert_eq!(live.authorize(Some(&alice)).await, Access::Granted);
+        std::fs::write(&path, "basic_auth_users: [").expect("write");
+        assert!(!live.reload());
+        assert_eq!(live.current().users.len(), 1);
+        let open = LiveWebConfig::load(None).expect("valid");
+        assert_eq!(open.authorize(None).await, Access::Open);
+    }
+}
