@@ -16,7 +16,7 @@
 //!
 //! # Layout
 //! Each module imports only modules listed above it (leaves first); none imports one that
-//! imports it back, and only `app` (with `main`) imports `config`.
+//! imports it back, and only the wiring (`app`, `commands`) and `main` import `config`.
 //! - `secret.rs`: the `Secret` type that never prints its value.
 //! - `clock.rs`: Unix milliseconds and a poll's whole-second `now`.
 //! - `rng.rs`: SplitMix64, seedable, and a lock-free shared stream for jitter.

@@ -79,23 +79,9 @@ impl Config {
         let source = if args.demo {
             Source::Demo
         } else {
-            let project_id = args
-                .project_id
-                .map(|id| id.trim().to_owned())
-                .filter(|id| !id.is_empty())
-                .ok_or_else(|| ConfigError {
-                    flag: "--corbado.project-id",
-                    problem: "required unless --demo is given (or set CORBADO_PROJECT_ID)".into(),
-                })?;
-            if project_id.contains(':') || project_id.chars().any(char::is_control) {
-                return Err(ConfigError {
-                    flag: "--corbado.project-id",
-                    problem: "must not contain ':' or control characters".into(),
-                });
-            }
             Source::Corbado {
                 api_url: validate_api_url(&args.api_url)?,
-                project_id,
+                project_id: validate_project_id(args.project_id)?,
                 secret: read_secret(args.api_secret_file, env_secret)?,
             }
         };
@@ -138,6 +124,21 @@ impl Config {
     pub fn window_durations(&self) -> Vec<Duration> {
         self.windows.durations()
     }
+}
+
+fn validate_project_id(id: Option<String>) -> Result<String, ConfigError> {
+    let error = |problem: &str| ConfigError {
+        flag: "--corbado.project-id",
+        problem: problem.into(),
+    };
+    let id = id
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| error("required unless --demo is given (or set CORBADO_PROJECT_ID)"))?;
+    if id.contains(':') || id.chars().any(char::is_control) {
+        return Err(error("must not contain ':' or control characters"));
+    }
+    Ok(id)
 }
 
 /// The certificates of a `--corbado.ca-file`: at least one, or an error naming the file.

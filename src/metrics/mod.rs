@@ -7,7 +7,7 @@
 //!   [`crate::aggregate::Summary`].
 //!
 //! There is no global registry: every registry here is built for one project. Nothing here knows
-//! when a poll happens or which snapshot is current; that is [`crate::snapshot`]'s business.
+//! when a poll happens or which snapshot is current; that is the snapshot store's business.
 
 pub mod exporter;
 pub mod sessions;

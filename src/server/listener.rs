@@ -74,23 +74,13 @@ pub async fn serve(
         };
         let tls = web.current().tls.clone();
         let service = TowerToHyperService::new(router.clone());
-        let limits = limits.clone();
-        let shutdown = shutdown.clone();
+        let (limits, shutdown) = (limits.clone(), shutdown.clone());
         tracker.spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
             match tls {
                 Some(acceptor) => {
-                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(stream)) => {
-                            serve_connection(TokioIo::new(stream), service, &limits, &shutdown)
-                                .await
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
+                    serve_tls(acceptor, stream, peer, service, &limits, &shutdown).await
                 }
                 None => serve_connection(TokioIo::new(stream), service, &limits, &shutdown).await,
             }
@@ -104,6 +94,22 @@ pub async fn serve(
         tracing::warn!("shutdown: connections still open after 5 s; closing them");
     }
     Ok(())
+}
+
+/// The TLS handshake, bounded like a request head, then the connection.
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    service: TowerToHyperService<Router>,
+    limits: &Limits,
+    shutdown: &CancellationToken,
+) {
+    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => serve_connection(TokioIo::new(stream), service, limits, shutdown).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
 }
 
 async fn serve_connection<I>(

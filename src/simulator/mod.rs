@@ -6,8 +6,13 @@
 //! `corbado-exporter simulator` subcommand, and as a library type for tests and benchmarks, which
 //! also ask it for the exact expected value of every gauge ([`Simulator::expected`]) and inject
 //! faults ([`Faults`]).
+//!
+//! - this file: the [`Simulator`] (credentials, counters, serving, evolving in real time);
+//! - `api.rs`: its HTTP face; `faults.rs`: what can be made to go wrong;
+//! - [`population`]: the sessions themselves.
 
 mod api;
+mod faults;
 pub mod population;
 
 use std::net::SocketAddr;
@@ -20,60 +25,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::Summary;
 use crate::clock;
+use faults::Plan;
+pub use faults::{Faults, Injected};
 pub use population::{Changes, Params, Population};
 
 /// The project ID `--demo` and the simulator subcommand use unless told otherwise.
 pub const DEMO_PROJECT_ID: &str = "pro-demo";
 /// The API secret of the demo. Not a secret: it guards a simulator on loopback.
 pub const DEMO_SECRET: &str = "demo-secret";
-
-/// One injected misbehaviour, applied to one response.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Injected {
-    /// Answer with this HTTP status and the documented error body.
-    Status(u16),
-    /// 429, with this `Retry-After` header value (seconds or an HTTP date) or none.
-    TooManyRequests { retry_after: Option<String> },
-    /// A 200 whose body is cut off halfway.
-    Truncated,
-    /// A 200 whose body is not JSON at all.
-    Malformed,
-    /// A 200 whose `paging.totalItems` is a string.
-    WrongTypes,
-    /// A 200 padded with whitespace to this many bytes.
-    Oversized(usize),
-    /// A 200 claiming this many pages.
-    TotalPages(i64),
-}
-
-/// Misbehaviour to inject, for tests of the exporter's resilience. Cleared with
-/// `set_faults(Faults::default())`.
-#[derive(Clone, Debug, Default)]
-pub struct Faults {
-    /// Answer every request as if it had no `filter[]` (a proxy that drops the query, say).
-    pub ignore_filters: bool,
-    /// Add fields the OpenAPI page does not know to every session and to the top level.
-    pub unknown_fields: bool,
-    /// Wait this long before answering each request.
-    pub latency: std::time::Duration,
-    /// Applied to the next requests, one each, in order.
-    pub script: std::collections::VecDeque<Injected>,
-    /// Applied to every request for the given page, `times` times: `(page, fault, times)`.
-    pub on_page: Vec<(u64, Injected, u32)>,
-    /// Share of requests answered with `random_status` (deterministic under the seed).
-    pub error_rate: f64,
-    pub random_status: u16,
-    /// Every `n`-th request moves the population on by `step` first: data changing mid-scan.
-    pub advance_every: Option<(u64, std::time::Duration)>,
-}
-
-/// What one request gets.
-struct Plan {
-    injected: Option<Injected>,
-    latency: Duration,
-    ignore_filters: bool,
-    unknown_fields: bool,
-}
 
 /// The simulated API: a population behind a lock, plus credentials, faults and counters.
 pub struct Simulator {
@@ -209,29 +168,8 @@ impl Simulator {
                 self.count_changes(&changes);
             }
         }
-        let mut injected = faults.script.pop_front();
-        if injected.is_none() {
-            if let Some(rule) = faults
-                .on_page
-                .iter_mut()
-                .find(|(p, _, times)| *p == page && *times > 0)
-            {
-                rule.2 -= 1;
-                injected = Some(rule.1.clone());
-            }
-        }
-        if injected.is_none() && faults.error_rate > 0.0 {
-            let mut rng = self.fault_rng.lock().unwrap_or_else(|e| e.into_inner());
-            if rng.chance(faults.error_rate) {
-                injected = Some(Injected::Status(faults.random_status));
-            }
-        }
-        Plan {
-            injected,
-            latency: faults.latency,
-            ignore_filters: faults.ignore_filters,
-            unknown_fields: faults.unknown_fields,
-        }
+        let mut rng = self.fault_rng.lock().unwrap_or_else(|e| e.into_inner());
+        faults.plan(page, &mut rng)
     }
 
     /// Requests received so far, answered or refused.

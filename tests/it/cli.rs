@@ -1,28 +1,11 @@
 //! The binary as users run it: exit codes and messages for bad flags, the secret's absence from
 //! everything the process prints or serves, and graceful shutdown.
 
-use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::helpers::{eventually, spawn_sim, PROJECT, SECRET};
-
-const BIN: &str = env!("CARGO_BIN_EXE_corbado-exporter");
-
-/// The exporter binary with a clean environment: no CORBADO_* from the developer's shell.
-pub fn exporter(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CORBADO_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
+use crate::helpers::{eventually, exporter, spawn_sim, Running, PROJECT, SECRET};
 
 fn fails_with(args: &[&str], envs: &[(&str, &str)], first_line_has: &[&str]) {
     let output = exporter(args)
@@ -121,96 +104,6 @@ fn help_never_shows_the_secret() {
     assert!(help.contains("--corbado.api-secret-file"));
     assert!(help.contains("CORBADO_API_SECRET"));
     assert!(!help.contains(SECRET));
-}
-
-/// A running exporter process whose stderr is collected as it comes.
-pub struct Running {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Running {
-    pub fn start(mut command: Command) -> Running {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary starts");
-        let mut pipe = child.stderr.take().expect("stderr");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .expect("lock")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Running { child, stderr }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn log(&self) -> String {
-        self.stderr.lock().expect("lock").clone()
-    }
-
-    /// The address from the "listening" log line, once it is there.
-    pub async fn address(&self) -> String {
-        eventually(Duration::from_secs(20), "the listening line", || async {
-            self.find_address().is_some()
-        })
-        .await;
-        self.find_address().expect("address")
-    }
-
-    fn find_address(&self) -> Option<String> {
-        let log = self.log();
-        let line = log.lines().find(|l| l.contains("listening"))?;
-        let start = line.find("127.0.0.1:")?;
-        let rest = &line[start..];
-        let end = rest
-            .char_indices()
-            .find(|(i, c)| *i > 10 && !c.is_ascii_digit())
-            .map_or(rest.len(), |(i, _)| i);
-        Some(rest[..end].to_owned())
-    }
-
-    /// Sends SIGTERM and returns the exit code, failing if the process lingers.
-    pub async fn terminate(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let mut code = None;
-        eventually(Duration::from_secs(5), "the process to exit", || {
-            let done = self.child.try_wait().expect("wait").map(|s| s.code());
-            if let Some(c) = done {
-                code = Some(c);
-            }
-            async move { done.is_some() }
-        })
-        .await;
-        // Let the reader thread drain the pipe.
-        let _ = self.child.wait();
-        (code.flatten(), self.log())
-    }
-}
-
-impl Drop for Running {
-    /// A test that fails half-way must not leave an exporter running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn assert_no_secret(what: &str, text: &str, secret: &str) {

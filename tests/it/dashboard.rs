@@ -5,56 +5,7 @@ use std::collections::HashSet;
 use corbado_exporter::poller::Strategy;
 use serde_json::Value;
 
-use crate::helpers::{config, spawn_app, spawn_sim};
-
-pub fn dashboard() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/dashboards/corbado-sessions.json"
-    );
-    let text = std::fs::read_to_string(path).expect("dashboard file");
-    serde_json::from_str(&text).expect("dashboard is JSON")
-}
-
-/// Every panel that is not a row.
-pub fn panels(dashboard: &Value) -> Vec<&Value> {
-    dashboard["panels"]
-        .as_array()
-        .expect("panels")
-        .iter()
-        .filter(|p| p["type"] != "row")
-        .collect()
-}
-
-/// Every query expression of a panel.
-pub fn exprs(panel: &Value) -> Vec<&str> {
-    panel["targets"]
-        .as_array()
-        .map(|targets| targets.iter().filter_map(|t| t["expr"].as_str()).collect())
-        .unwrap_or_default()
-}
-
-/// The exporter's metric names an expression mentions (histogram suffixes folded in).
-pub fn metric_names(expr: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let bytes = expr.as_bytes();
-    let mut i = 0;
-    while let Some(found) = expr[i..].find("corbado_") {
-        let start = i + found;
-        let mut end = start;
-        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end] == b'_') {
-            end += 1;
-        }
-        let name = &expr[start..end];
-        let name = ["_bucket", "_sum", "_count"]
-            .iter()
-            .find_map(|s| name.strip_suffix(s))
-            .unwrap_or(name);
-        names.push(name.to_owned());
-        i = end;
-    }
-    names
-}
+use crate::helpers::{config, dashboard, exprs, metric_names, panels, spawn_app, spawn_sim};
 
 fn walk<'a>(value: &'a Value, found: &mut Vec<&'a Value>) {
     match value {

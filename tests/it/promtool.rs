@@ -5,28 +5,7 @@ use std::process::{Command, Stdio};
 
 use corbado_exporter::poller::Strategy;
 
-use crate::helpers::{config, spawn_app, spawn_sim};
-
-/// Whether `tool` runs here. Under CI (`CI=true`) a missing tool fails the test; elsewhere the
-/// test says it skipped.
-pub fn tool_available(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI (apt-get install -y prometheus)"
-        );
-        eprintln!(
-            "SKIPPED: {tool} not found; install Debian's prometheus package to run this test"
-        );
-    }
-    found
-}
+use crate::helpers::{config, spawn_app, spawn_sim, tool_available};
 
 #[tokio::test]
 async fn promtool_finds_nothing_wrong_with_a_real_scrape() {

@@ -16,8 +16,9 @@ use rcgen::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{exporter, Running};
-use crate::helpers::{config, spawn_app, spawn_sim, TestApp, SECRET};
+use crate::helpers::{
+    config, eventually_some, exporter, spawn_app, spawn_sim, Running, TestApp, SECRET,
+};
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in a folder.
 struct Pki {
@@ -494,17 +495,12 @@ async fn http_proxy_and_no_proxy_from_the_environment_are_honoured() {
                 None
             }
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let result = loop {
-            if let Ok(response) = reqwest::get(&metrics).await {
-                if let Some(outcome) = outcome(&response.text().await.unwrap_or_default()) {
-                    break Some(outcome);
-                }
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no poll finished");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        assert_eq!(result, Some(expect_success), "NO_PROXY={no_proxy:?}");
+        let result = eventually_some(Duration::from_secs(60), "a poll to finish", || async {
+            let response = reqwest::get(&metrics).await.ok()?;
+            outcome(&response.text().await.unwrap_or_default())
+        })
+        .await;
+        assert_eq!(result, expect_success, "NO_PROXY={no_proxy:?}");
         let (code, _) = running.terminate().await;
         assert_eq!(code, Some(0));
     }

@@ -1,13 +1,18 @@
 //! The HTTP endpoints: content types, readiness, gzip, staleness, failures.
 
 use std::io::Read as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use corbado_exporter::aggregate::parse_windows;
 use corbado_exporter::aggregate::Summary;
 use corbado_exporter::metrics::ExporterMetrics;
 use corbado_exporter::poller::{PollMethod, Strategy};
+use corbado_exporter::server::gate::{self, Gate};
+use corbado_exporter::server::{self, Limits};
 use corbado_exporter::snapshot::Store;
+use corbado_exporter::web_config::LiveWebConfig;
+use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{config, parse_samples, spawn_app, spawn_sim, value, SECRET};
 
@@ -193,4 +198,64 @@ async fn wrong_credentials_fail_the_poll_once_without_retrying_and_keep_the_old_
         &good,
         &app.store.snapshot().expect("snapshot")
     ));
+}
+
+/// The gate of every route, in front of a handler that holds its request until released: the
+/// cap is reached deterministically, without racing a timer.
+#[tokio::test]
+async fn requests_over_the_cap_get_503_but_health_probes_pass() {
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let hold = Arc::new(std::sync::Mutex::new(Some((entered_tx, release_rx))));
+    let slow = move || {
+        let pair = hold.lock().expect("lock").take();
+        async move {
+            if let Some((entered, release)) = pair {
+                let _ = entered.send(());
+                let _ = release.await;
+            }
+            "done"
+        }
+    };
+    let web = LiveWebConfig::load(None).expect("no web config");
+    let router = axum::Router::new()
+        .route("/slow", axum::routing::get(slow))
+        .route("/-/healthy", axum::routing::get(|| async { "Healthy\n" }))
+        .layer(axum::middleware::from_fn_with_state(
+            Gate::new(Arc::clone(&web), 1),
+            gate::guard,
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server::serve(
+        listener,
+        router,
+        web,
+        Limits::default(),
+        shutdown.clone(),
+    ));
+    let url = |path: &str| format!("http://{address}{path}");
+
+    let held = tokio::spawn(reqwest::get(url("/slow")));
+    entered_rx
+        .await
+        .expect("the first request reached its handler");
+    let refused = reqwest::get(url("/slow")).await.expect("answered");
+    assert_eq!(refused.status(), 503);
+    let probe = reqwest::get(url("/-/healthy")).await.expect("answered");
+    assert_eq!(probe.status(), 200, "health probes skip the cap");
+
+    release_tx.send(()).expect("release");
+    let first = held.await.expect("task").expect("answered");
+    assert_eq!(first.status(), 200);
+    let again = reqwest::get(url("/slow")).await.expect("answered");
+    assert_eq!(
+        again.status(),
+        200,
+        "the permit comes back when a request ends"
+    );
+    shutdown.cancel();
 }

@@ -20,15 +20,7 @@ impl Population {
         let active = self.active.len() as f64;
 
         // Expiry first: it is not random.
-        let active_code = Status::Active.index() as u8;
-        let due: Vec<u32> = self.by_expiry[usize::from(active_code)]
-            .range(..(now_ms + 1, 0))
-            .map(|&(_, index)| index)
-            .collect();
-        for index in due {
-            self.set_status(index, Status::Expired.index() as u8, now_ms);
-            changes.expired += 1;
-        }
+        changes.expired = self.expire_due(now_ms);
 
         let rate = |mean: Duration| active * secs / mean.as_secs_f64().max(1.0);
         let logouts = self.draw(rate(self.params.mean_time_to_logout));
@@ -49,8 +41,27 @@ impl Population {
         }
         changes.created = arrivals;
 
-        // Activity on a few sessions.
-        for _ in 0..self.draw(active * secs / 600.0) {
+        let touches = self.draw(active * secs / 600.0);
+        self.touch_random(touches, now_ms);
+        self.maybe_burst(secs, now_ms, &mut changes);
+        changes
+    }
+
+    /// Active sessions whose expiry has come become `expired`; returns how many.
+    fn expire_due(&mut self, now_ms: i64) -> u64 {
+        let due: Vec<u32> = self.by_expiry[Status::Active.index()]
+            .range(..(now_ms + 1, 0))
+            .map(|&(_, index)| index)
+            .collect();
+        for &index in &due {
+            self.set_status(index, Status::Expired.index() as u8, now_ms);
+        }
+        due.len() as u64
+    }
+
+    /// Activity on `count` random active sessions.
+    fn touch_random(&mut self, count: u64, now_ms: i64) {
+        for _ in 0..count {
             if self.active.is_empty() {
                 break;
             }
@@ -59,22 +70,25 @@ impl Population {
             self.sessions[index].last_action_ms = now_ms;
             self.sessions[index].updated_ms = now_ms;
         }
+    }
 
-        // Bursts: a stolen-token scare (mass revocation) or a key rotation (mass expiry).
+    /// Bursts: a stolen-token scare (mass revocation) or a key rotation (mass expiry), about
+    /// once per `mean_time_between_bursts`.
+    fn maybe_burst(&mut self, secs: f64, now_ms: i64, changes: &mut Changes) {
         self.burst_debt += secs / self.params.mean_time_between_bursts.as_secs_f64().max(1.0);
-        if self.burst_debt >= 1.0 || self.rng.chance(self.burst_debt.min(1.0) * 0.02) {
-            self.burst_debt = 0.0;
-            let share = 0.05 + self.rng.next_f64() * 0.10;
-            let count = (self.active.len() as f64 * share) as u64;
-            if self.rng.chance(0.5) {
-                changes.revoked += self.end_random(count, Status::Revoked, now_ms);
-                changes.burst = Some("revocation");
-            } else {
-                changes.expired += self.expire_random(count, now_ms);
-                changes.burst = Some("expiry");
-            }
+        if self.burst_debt < 1.0 && !self.rng.chance(self.burst_debt.min(1.0) * 0.02) {
+            return;
         }
-        changes
+        self.burst_debt = 0.0;
+        let share = 0.05 + self.rng.next_f64() * 0.10;
+        let count = (self.active.len() as f64 * share) as u64;
+        if self.rng.chance(0.5) {
+            changes.revoked += self.end_random(count, Status::Revoked, now_ms);
+            changes.burst = Some("revocation");
+        } else {
+            changes.expired += self.expire_random(count, now_ms);
+            changes.burst = Some("expiry");
+        }
     }
 
     /// A whole number of events with mean `expected`: its floor, plus one with the remainder's

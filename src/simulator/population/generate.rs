@@ -5,21 +5,74 @@ use super::{millis, Params, Population, Session, DAY, SECOND};
 use crate::corbado::Status;
 use crate::rng::SplitMix64;
 
+/// Statuses of sessions whose lifetime is over, with their weights.
+const ENDED: [(Status, f64); 4] = [
+    (Status::Expired, 0.5),
+    (Status::LoggedOut, 0.3),
+    (Status::InactivityReached, 0.14),
+    (Status::Revoked, 0.06),
+];
+/// Statuses of sessions still within their lifetime that are not active, with their weights.
+const ENDED_EARLY: [(Status, f64); 3] = [
+    (Status::LoggedOut, 0.6),
+    (Status::InactivityReached, 0.3),
+    (Status::Revoked, 0.1),
+];
+
+/// Where the initial sessions' creation times fall: `older` spread evenly over the history before
+/// the last lifetime, `recent` over the last lifetime (those may still be active).
+struct Layout {
+    now_ms: i64,
+    lifetime: i64,
+    history: i64,
+    older: u64,
+    recent: u64,
+}
+
+impl Layout {
+    fn new(params: &Params, now_ms: i64) -> Self {
+        let n = params.sessions;
+        let lifetime = millis(params.lifetime);
+        // Put enough sessions in the last lifetime for `active` of them to be active.
+        let recent = n
+            .min(((params.active as f64) / 0.8).ceil() as u64)
+            .max(n / 100);
+        Layout {
+            now_ms,
+            lifetime,
+            history: millis(params.history).max(lifetime + DAY),
+            older: n - recent,
+            recent,
+        }
+    }
+
+    /// Creation time of the `i`-th session, in whole seconds so that the API's second-resolution
+    /// filters and exact window edges agree.
+    fn created(&self, i: u64) -> i64 {
+        let created = if i < self.older {
+            let start = self.now_ms - self.history;
+            start + ((self.history - self.lifetime) as f64 * i as f64 / self.older as f64) as i64
+        } else {
+            let start = self.now_ms - self.lifetime + SECOND;
+            let j = i - self.older;
+            start + ((self.lifetime - 2 * SECOND) as f64 * j as f64 / self.recent as f64) as i64
+        };
+        created / SECOND * SECOND
+    }
+}
+
 impl Population {
     /// Generates the initial population as of `now_ms`.
     pub fn generate(params: Params, now_ms: i64) -> Self {
         let mut rng = SplitMix64::new(params.seed);
-        let n = params.sessions;
-        let lifetime = millis(params.lifetime);
-        let history = millis(params.history).max(lifetime + DAY);
-        // Sessions that may still be active sit in the last lifetime; put enough there for
-        // `active` of them to be active, spread the rest over the history before it.
-        let recent = n
-            .min(((params.active as f64) / 0.8).ceil() as u64)
-            .max(n / 100);
-        let older = n - recent;
+        let layout = Layout::new(&params, now_ms);
+        let p_active = if layout.recent == 0 {
+            0.0
+        } else {
+            (params.active as f64 / layout.recent as f64).min(1.0)
+        };
         let mut population = Population {
-            sessions: Vec::with_capacity(usize::try_from(n).unwrap_or(0)),
+            sessions: Vec::with_capacity(usize::try_from(params.sessions).unwrap_or(0)),
             by_status: Default::default(),
             by_expiry: Default::default(),
             active: Vec::new(),
@@ -28,45 +81,16 @@ impl Population {
             clock_ms: now_ms,
             burst_debt: 0.0,
         };
-        let p_active = if recent == 0 {
-            0.0
-        } else {
-            (population.params.active as f64 / recent as f64).min(1.0)
-        };
-        // Whole seconds, so that the API's second-resolution filters and exact window edges agree.
-        let old_start = now_ms - history;
-        let recent_start = now_ms - lifetime + SECOND;
-        for i in 0..n {
-            let created = if i < older {
-                old_start + ((history - lifetime) as f64 * i as f64 / older as f64) as i64
-            } else {
-                let j = i - older;
-                recent_start + ((lifetime - 2 * SECOND) as f64 * j as f64 / recent as f64) as i64
-            };
-            let created = created / SECOND * SECOND;
-            let expires = created + lifetime;
+        for i in 0..population.params.sessions {
+            let created = layout.created(i);
+            let expires = created + layout.lifetime;
             let user = population.pick_user(&mut rng);
             let status = if expires <= now_ms {
-                pick(
-                    &mut rng,
-                    &[
-                        (Status::Expired, 0.5),
-                        (Status::LoggedOut, 0.3),
-                        (Status::InactivityReached, 0.14),
-                        (Status::Revoked, 0.06),
-                    ],
-                )
+                pick(&mut rng, &ENDED)
             } else if rng.chance(p_active) {
                 Status::Active
             } else {
-                pick(
-                    &mut rng,
-                    &[
-                        (Status::LoggedOut, 0.6),
-                        (Status::InactivityReached, 0.3),
-                        (Status::Revoked, 0.1),
-                    ],
-                )
+                pick(&mut rng, &ENDED_EARLY)
             };
             let span = (expires.min(now_ms) - created).max(1) as u64;
             let last_action = created + rng.below(span) as i64 / SECOND * SECOND;

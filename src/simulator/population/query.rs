@@ -16,6 +16,37 @@ enum Pred {
     Text(Field, Op, String),
 }
 
+/// What one query needs to know once its filters are read.
+struct QueryPlan<'p> {
+    /// The filters the `created` range does not already answer.
+    residual: Vec<&'p Pred>,
+    /// See [`Population::status_constraint`].
+    status: Option<Option<u8>>,
+    expiry: ExpiryRange,
+    /// The `created` range, as positions in the creation-ordered sessions.
+    lo: usize,
+    hi: usize,
+    /// Whether the requested order is creation order (the order of the indexes).
+    index_order: bool,
+    offset: u64,
+    page_size: u64,
+}
+
+impl QueryPlan<'_> {
+    /// Counts every match and keeps the requested page, walking them in creation order.
+    fn page_in_order(&self, matches: impl Iterator<Item = u32>) -> PageResult {
+        let mut total = 0u64;
+        let mut indexes = Vec::with_capacity(self.page_size.min(1000) as usize);
+        for i in matches {
+            if total >= self.offset && (indexes.len() as u64) < self.page_size {
+                indexes.push(i);
+            }
+            total += 1;
+        }
+        PageResult { indexes, total }
+    }
+}
+
 /// A page of results: session indexes in order, and the number of matches in all.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PageResult {
@@ -34,109 +65,34 @@ impl Population {
         page_size: u64,
     ) -> PageResult {
         let preds: Vec<Pred> = filters.iter().map(Pred::from_filter).collect();
-        let offset = (page.saturating_sub(1)).saturating_mul(page_size);
-
-        // Narrow by creation time: a slice of the creation-ordered Vec.
-        let (mut lo, mut hi) = (0usize, self.sessions.len());
-        for pred in &preds {
-            if let Pred::Time(Field::Created, op, t) = pred {
-                match op {
-                    Op::Gt => lo = lo.max(self.sessions.partition_point(|s| s.created_ms <= *t)),
-                    Op::Lt => hi = hi.min(self.sessions.partition_point(|s| s.created_ms < *t)),
-                    Op::Eq => {
-                        lo = lo.max(self.sessions.partition_point(|s| s.created_ms < *t));
-                        hi = hi.min(self.sessions.partition_point(|s| s.created_ms <= *t));
-                    }
-                }
-            }
-        }
-        let hi = hi.max(lo);
-        let residual: Vec<&Pred> = preds
-            .iter()
-            .filter(|p| !matches!(p, Pred::Time(Field::Created, _, _)))
-            .collect();
-        let status = self.status_constraint(&preds);
-        let index_order = matches!(
-            sort,
-            None | Some(Sort {
-                field: Field::Created | Field::Id,
-                descending: false
-            })
-        );
-
-        // The fast path of a scan: no filter left, creation order, plain index arithmetic.
-        if residual.is_empty() && index_order {
-            let total = (hi - lo) as u64;
-            let start = lo
-                .saturating_add(usize::try_from(offset).unwrap_or(usize::MAX))
-                .min(hi);
-            let end = start.saturating_add(page_size as usize).min(hi);
-            return PageResult {
-                indexes: (start as u32..end as u32).collect(),
-                total,
-            };
-        }
-
-        // A status alone, in creation order: the set's length is the total, and the page is a
-        // walk to its offset. Counting `status:eq:X` costs O(1), not a pass over X's sessions.
-        let only_status = residual.iter().all(|p| matches!(p, Pred::Status(_)));
-        if let (Some(Some(code)), true, true, true) = (
-            status,
-            only_status,
-            index_order,
-            lo == 0 && hi == self.sessions.len(),
-        ) {
-            let set = &self.by_status[usize::from(code)];
-            return PageResult {
-                indexes: set
-                    .iter()
-                    .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-                    .take(page_size as usize)
-                    .copied()
-                    .collect(),
-                total: set.len() as u64,
-            };
-        }
-
-        let (lo, hi) = (lo as u32, hi as u32);
-        let candidates: Box<dyn Iterator<Item = u32> + '_> = match status {
-            Some(None) => Box::new(std::iter::empty()),
-            Some(Some(code)) => {
-                let expiry = expiry_bounds(&preds);
-                if expiry != (Bound::Unbounded, Bound::Unbounded) && !index_order {
-                    Box::new(
-                        self.by_expiry[usize::from(code)]
-                            .range(expiry)
-                            .map(|&(_, i)| i)
-                            .filter(move |i| (lo..hi).contains(i)),
-                    )
-                } else if expiry != (Bound::Unbounded, Bound::Unbounded) {
-                    // Collect then order, so paging stays in creation order.
-                    let mut found: Vec<u32> = self.by_expiry[usize::from(code)]
-                        .range(expiry)
-                        .map(|&(_, i)| i)
-                        .filter(|i| (lo..hi).contains(i))
-                        .collect();
-                    found.sort_unstable();
-                    Box::new(found.into_iter())
-                } else {
-                    Box::new(self.by_status[usize::from(code)].range(lo..hi).copied())
-                }
-            }
-            None => Box::new(lo..hi),
+        let (lo, hi) = self.created_range(&preds);
+        let plan = QueryPlan {
+            residual: preds
+                .iter()
+                .filter(|p| !matches!(p, Pred::Time(Field::Created, _, _)))
+                .collect(),
+            status: self.status_constraint(&preds),
+            expiry: expiry_bounds(&preds),
+            lo,
+            hi,
+            index_order: matches!(
+                sort,
+                None | Some(Sort {
+                    field: Field::Created | Field::Id,
+                    descending: false
+                })
+            ),
+            offset: page.saturating_sub(1).saturating_mul(page_size),
+            page_size,
         };
-        let matches = candidates.filter(|&i| residual.iter().all(|p| self.matches(i, p)));
-
-        if index_order {
-            let mut total = 0u64;
-            let mut indexes = Vec::with_capacity(page_size.min(1000) as usize);
-            for i in matches {
-                if total >= offset && (indexes.len() as u64) < page_size {
-                    indexes.push(i);
-                }
-                total += 1;
-            }
-            return PageResult { indexes, total };
+        if let Some(result) = self.fast_path(&plan) {
+            return result;
+        }
+        let matches = self
+            .candidates(&plan)
+            .filter(|&i| plan.residual.iter().all(|p| self.matches(i, p)));
+        if plan.index_order {
+            return plan.page_in_order(matches);
         }
         let mut all: Vec<u32> = matches.collect();
         if let Some(sort) = sort {
@@ -145,10 +101,86 @@ impl Population {
         let total = all.len() as u64;
         let indexes = all
             .into_iter()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .skip(usize::try_from(plan.offset).unwrap_or(usize::MAX))
             .take(page_size as usize)
             .collect();
         PageResult { indexes, total }
+    }
+
+    /// The slice of the creation-ordered sessions that the `created` filters leave.
+    fn created_range(&self, preds: &[Pred]) -> (usize, usize) {
+        let (mut lo, mut hi) = (0usize, self.sessions.len());
+        for pred in preds {
+            if let Pred::Time(Field::Created, op, t) = pred {
+                let after = self.sessions.partition_point(|s| s.created_ms <= *t);
+                let before = self.sessions.partition_point(|s| s.created_ms < *t);
+                match op {
+                    Op::Gt => lo = lo.max(after),
+                    Op::Lt => hi = hi.min(before),
+                    Op::Eq => (lo, hi) = (lo.max(before), hi.min(after)),
+                }
+            }
+        }
+        (lo, hi.max(lo))
+    }
+
+    /// The two cheap cases: no filter left (a scan: index arithmetic), and a status alone in
+    /// creation order (the set's length is the total, so counting `status:eq:X` is O(1)).
+    fn fast_path(&self, plan: &QueryPlan<'_>) -> Option<PageResult> {
+        let (lo, hi) = (plan.lo, plan.hi);
+        if !plan.index_order {
+            return None;
+        }
+        let skip = usize::try_from(plan.offset).unwrap_or(usize::MAX);
+        if plan.residual.is_empty() {
+            let start = lo.saturating_add(skip).min(hi);
+            let end = start.saturating_add(plan.page_size as usize).min(hi);
+            return Some(PageResult {
+                indexes: (start as u32..end as u32).collect(),
+                total: (hi - lo) as u64,
+            });
+        }
+        let only_status = plan.residual.iter().all(|p| matches!(p, Pred::Status(_)));
+        match plan.status {
+            Some(Some(code)) if only_status && lo == 0 && hi == self.sessions.len() => {
+                let set = &self.by_status[usize::from(code)];
+                Some(PageResult {
+                    indexes: set
+                        .iter()
+                        .skip(skip)
+                        .take(plan.page_size as usize)
+                        .copied()
+                        .collect(),
+                    total: set.len() as u64,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The sessions that may match, from the narrowest index the filters allow.
+    fn candidates<'a>(&'a self, plan: &QueryPlan<'_>) -> Box<dyn Iterator<Item = u32> + 'a> {
+        let (lo, hi) = (plan.lo as u32, plan.hi as u32);
+        let Some(status) = plan.status else {
+            return Box::new(lo..hi);
+        };
+        let Some(code) = status else {
+            return Box::new(std::iter::empty());
+        };
+        if plan.expiry == (Bound::Unbounded, Bound::Unbounded) {
+            return Box::new(self.by_status[usize::from(code)].range(lo..hi).copied());
+        }
+        let in_range = self.by_expiry[usize::from(code)]
+            .range(plan.expiry)
+            .map(|&(_, i)| i)
+            .filter(move |i| (lo..hi).contains(i));
+        if !plan.index_order {
+            return Box::new(in_range);
+        }
+        // Collect then order, so paging stays in creation order.
+        let mut found: Vec<u32> = in_range.collect();
+        found.sort_unstable();
+        Box::new(found.into_iter())
     }
 
     /// `None`: no status filter; `Some(None)`: contradictory or unknown, nothing matches.
