@@ -13,10 +13,15 @@ pub fn unix_millis(time: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    unix_millis(SystemTime::now())
+}
+
 /// Now, in Unix milliseconds truncated to whole seconds: a poll's single instant, so that the
 /// API's second-resolution filters and local aggregation draw window edges in the same place.
 pub fn now_whole_seconds_ms() -> i64 {
-    whole_seconds(unix_millis(SystemTime::now()))
+    whole_seconds(now_ms())
 }
 
 /// `ms` truncated to whole seconds.

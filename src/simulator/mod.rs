@@ -1,6 +1,7 @@
-//! A simulated Corbado Backend API: `GET /sessions` over real HTTP, faithful to the OpenAPI page
-//! in `../shared/reference/corbado-list-sessions.md`: basic auth, `page`/`pageSize`, `sort`,
-//! repeated `filter[]`, `paging` totals that honour filters, and the documented error body.
+//! A simulated Corbado Backend API: `GET /sessions` over real HTTP, faithful to Corbado's OpenAPI
+//! page as this repository writes it down in `tests/openapi/sessions.yaml` (which the tests check
+//! the simulator against): basic auth, `page`/`pageSize`, `sort`, repeated `filter[]`, `paging`
+//! totals that honour filters, and the documented error body.
 //!
 //! It serves three ways: `--demo` (in-process, on a loopback port, evolving in real time), the
 //! `corbado-exporter simulator` subcommand, and as a library type for tests and benchmarks, which
@@ -18,7 +19,7 @@ pub mod population;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -111,7 +112,7 @@ impl Simulator {
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let changes = self.advance(clock::unix_millis(SystemTime::now()));
+            let changes = self.advance(clock::now_ms());
             if let Some(kind) = changes.burst {
                 tracing::info!(
                     kind,
