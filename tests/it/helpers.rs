@@ -166,6 +166,27 @@ pub async fn spawn_app(config: Config) -> TestApp {
     }
 }
 
+/// Serves `router` with the exporter's own listener (TLS and limits from `web`) on a loopback
+/// port, until the returned token is cancelled.
+pub async fn serve_on_loopback(
+    router: axum::Router,
+    web: Arc<corbado_exporter::web_config::LiveWebConfig>,
+) -> (SocketAddr, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(corbado_exporter::server::serve(
+        listener,
+        router,
+        web,
+        Limits::default(),
+        shutdown.clone(),
+    ));
+    (address, shutdown)
+}
+
 /// One sample of the text format: metric name, labels, value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {

@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use corbado_exporter::config::read_ca_file;
 use corbado_exporter::poller::Strategy;
-use corbado_exporter::server::{self, Limits};
+use corbado_exporter::server::Limits;
 use corbado_exporter::web_config::{LiveWebConfig, WebConfigFile};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    config, eventually_some, exporter, spawn_app, spawn_sim, Running, TestApp, SECRET,
+    config, eventually_some, exporter, serve_on_loopback, spawn_app, spawn_sim, Running, TestApp,
+    SECRET,
 };
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in a folder.
@@ -429,18 +429,7 @@ async fn a_custom_ca_file_lets_the_exporter_trust_a_private_api_certificate() {
     let sim = spawn_sim(500, 2).await;
     // The simulator, served over TLS with the test CA's certificate.
     let web = LiveWebConfig::load(Some(pki.web_config("sim-web.yml", ""))).expect("web config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(server::serve(
-        listener,
-        sim.sim.router(),
-        web,
-        Limits::default(),
-        shutdown.clone(),
-    ));
+    let (address, shutdown) = serve_on_loopback(sim.sim.router(), web).await;
     let api = format!("https://{address}/v2");
 
     let mut trusted = config(&api, Strategy::Scan);

@@ -9,12 +9,12 @@ use corbado_exporter::aggregate::Summary;
 use corbado_exporter::metrics::ExporterMetrics;
 use corbado_exporter::poller::{PollMethod, Strategy};
 use corbado_exporter::server::gate::{self, Gate};
-use corbado_exporter::server::{self, Limits};
 use corbado_exporter::snapshot::Store;
 use corbado_exporter::web_config::LiveWebConfig;
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{config, parse_samples, spawn_app, spawn_sim, value, SECRET};
+use crate::helpers::{
+    config, parse_samples, serve_on_loopback, spawn_app, spawn_sim, value, SECRET,
+};
 
 #[tokio::test]
 async fn endpoints_answer_as_the_contract_says() {
@@ -225,18 +225,7 @@ async fn requests_over_the_cap_get_503_but_health_probes_pass() {
             Gate::new(Arc::clone(&web), 1),
             gate::guard,
         ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(server::serve(
-        listener,
-        router,
-        web,
-        Limits::default(),
-        shutdown.clone(),
-    ));
+    let (address, shutdown) = serve_on_loopback(router, web).await;
     let url = |path: &str| format!("http://{address}{path}");
 
     let held = tokio::spawn(reqwest::get(url("/slow")));
