@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Source};
 use crate::corbado::{Client, ClientMetrics, ClientOptions, Pager, PagingSettings};
-use crate::metrics::ExporterMetrics;
+use crate::metrics::{ExporterMetrics, UserLabels};
 use crate::poller::{PollMethod, PollSettings, Poller};
 use crate::secret::Secret;
 use crate::server::{self, Limits};
@@ -68,6 +68,9 @@ impl App {
             config.windows.clone(),
             config.max_staleness,
             metrics,
+            UserLabels {
+                max_id_length: config.max_user_id_length,
+            },
         ));
         let client = Client::new(client_options(&config, &upstream), client_metrics)?;
         let paging = PagingSettings {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::aggregate::{Summary, Windows};
-use crate::metrics::{render_sessions, ExporterMetrics};
+use crate::metrics::{render_sessions, ExporterMetrics, UserLabels};
 
 /// One successful poll, rendered.
 #[derive(Debug)]
@@ -34,6 +34,7 @@ pub struct Store {
     pub metrics: ExporterMetrics,
     pub windows: Windows,
     pub project_id: String,
+    user_labels: UserLabels,
     max_staleness: Duration,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     /// Bumped when a poll ends; the cached exposition is rebuilt on the next scrape after it.
@@ -72,11 +73,13 @@ impl Store {
         windows: Windows,
         max_staleness: Duration,
         metrics: ExporterMetrics,
+        user_labels: UserLabels,
     ) -> Self {
         Store {
             metrics,
             windows,
             project_id: project_id.to_owned(),
+            user_labels,
             max_staleness,
             snapshot: RwLock::new(None),
             generation: AtomicU64::new(0),
@@ -86,7 +89,12 @@ impl Store {
 
     /// Renders `summary` and makes it the current snapshot.
     pub fn publish(&self, summary: Summary, now_ms: i64) -> anyhow::Result<()> {
-        let text = render_sessions(&summary, &self.project_id, &self.windows.0)?;
+        let text = render_sessions(
+            &summary,
+            &self.project_id,
+            &self.windows.0,
+            &self.user_labels,
+        )?;
         let snapshot = Arc::new(Snapshot {
             summary,
             now_ms,

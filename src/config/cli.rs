@@ -132,6 +132,11 @@ pub struct ExporterArgs {
     #[arg(long = "per-user.top-k", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1000), value_name = "K")]
     pub top_k: u32,
 
+    /// A user ID longer than this many bytes is exported as sha256: plus the first 16 hex
+    /// digits of its SHA-256, so no label value can get a scrape rejected.
+    #[arg(long = "per-user.max-id-length", default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..=4096), value_name = "BYTES")]
+    pub max_user_id_length: u32,
+
     /// Address to listen on for the web interface and telemetry.
     #[arg(long = "web.listen-address", default_value = ":9877", value_parser = parse_listen_address, value_name = "ADDR")]
     pub listen_address: String,

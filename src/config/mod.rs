@@ -50,6 +50,8 @@ pub struct Config {
     pub strategy: Strategy,
     pub windows: Windows,
     pub top_k: usize,
+    /// `--per-user.max-id-length`.
+    pub max_user_id_length: usize,
     pub listen_address: String,
     pub telemetry_path: String,
     pub log_level: LogLevel,
@@ -96,6 +98,7 @@ impl Config {
             strategy: args.strategy,
             windows: args.windows,
             top_k: args.top_k as usize,
+            max_user_id_length: args.max_user_id_length as usize,
             listen_address: args.listen_address,
             telemetry_path: args.telemetry_path,
             log_level: args.log_level,
@@ -249,6 +252,7 @@ mod tests {
         let labels: Vec<&str> = config.windows.iter().map(|w| w.label.as_str()).collect();
         assert_eq!(labels, ["15m", "1h", "24h"]);
         assert_eq!(config.top_k, 10);
+        assert_eq!(config.max_user_id_length, 128);
         assert_eq!(config.listen_address, "0.0.0.0:9877");
         assert_eq!(config.telemetry_path, "/metrics");
     }

@@ -18,6 +18,7 @@ use super::error::{chain, describe_error_body, ApiError};
 use super::limiter::RateLimiter;
 use super::model::SessionList;
 use super::query::{Filter, Sort};
+use super::redact::Redactor;
 use super::retry::RetryPolicy;
 use crate::rng::SharedSplitMix64;
 use crate::secret::Secret;
@@ -66,6 +67,8 @@ pub struct Client {
     max_body_bytes: usize,
     retry: RetryPolicy,
     limiter: RateLimiter,
+    /// Applied to all text that comes back from the upstream before it is kept.
+    redactor: Redactor,
     metrics: ClientMetrics,
     /// Attempts made so far; the poller reads the difference across one poll.
     attempts: AtomicU64,
@@ -86,6 +89,7 @@ impl Client {
             .build()
             .map_err(|e| anyhow::anyhow!("building the HTTP client: {}", chain(&e)))?;
         let sessions_url = format!("{}/sessions", options.api_url.trim_end_matches('/'));
+        let redactor = Redactor::new(&options.project_id, &options.secret);
         Ok(Client {
             http,
             sessions_url,
@@ -95,6 +99,7 @@ impl Client {
             max_body_bytes: options.max_body_bytes,
             retry: options.retry,
             limiter: RateLimiter::new(options.max_requests_per_second),
+            redactor,
             metrics,
             attempts: AtomicU64::new(0),
             jitter: SharedSplitMix64::from_clock(),
@@ -174,6 +179,9 @@ impl Client {
         result.map(|(_, body)| body).map_err(|(_, e)| e)
     }
 
+    /// One exchange. The status in an error is the one to count: `None` (`code="error"`) for a
+    /// timeout or a transport failure, also when the headers came and the body then stalled or
+    /// broke off.
     #[allow(clippy::type_complexity)]
     async fn send(&self, url: &str) -> Result<(StatusCode, Bytes), (Option<StatusCode>, ApiError)> {
         let response = self
@@ -188,10 +196,9 @@ impl Client {
         let body = read_capped(response, self.max_body_bytes)
             .await
             .map_err(|e| match e {
-                ReadError::TooLarge => ApiError::TooLarge(self.max_body_bytes),
-                ReadError::Http(e) => self.transport_error(&e),
-            })
-            .map_err(|e| (Some(status), e))?;
+                ReadError::TooLarge => (Some(status), ApiError::TooLarge(self.max_body_bytes)),
+                ReadError::Http(e) => (None, self.transport_error(&e)),
+            })?;
         if status.is_success() {
             return Ok((status, body));
         }
@@ -202,7 +209,7 @@ impl Client {
             429 => ApiError::RateLimited { retry_after },
             code => ApiError::Status {
                 status: code,
-                detail: describe_error_body(&body),
+                detail: describe_error_body(&self.redactor.redact(&String::from_utf8_lossy(&body))),
             },
         };
         Err((Some(status), error))
@@ -212,7 +219,7 @@ impl Client {
         if error.is_timeout() {
             ApiError::Timeout(self.timeout)
         } else {
-            ApiError::Transport(chain(error))
+            ApiError::Transport(self.redactor.redact(&chain(error)))
         }
     }
 
@@ -232,8 +239,7 @@ impl Client {
 
 /// Decodes a page and checks the paging numbers make sense.
 pub fn decode_page(body: &[u8]) -> Result<SessionList<'_>, ApiError> {
-    let list: SessionList =
-        serde_json::from_slice(body).map_err(|e| ApiError::Malformed(e.to_string()))?;
+    let list: SessionList = serde_json::from_slice(body).map_err(|e| ApiError::from_json(&e))?;
     let paging = list.paging;
     if paging.total_items < 0 || paging.total_pages < 0 || paging.page < 0 {
         return Err(ApiError::Malformed(format!(
@@ -309,6 +315,12 @@ mod tests {
         assert!(matches!(decode_page(body), Err(ApiError::Malformed(_))));
         assert!(matches!(
             decode_page(b"{\"sessions\":["),
+            Err(ApiError::Unreadable(_))
+        ));
+        let wrong_type =
+            br#"{"sessions":[],"paging":{"page":1,"totalPages":1,"totalItems":"many"}}"#;
+        assert!(matches!(
+            decode_page(wrong_type),
             Err(ApiError::Malformed(_))
         ));
     }

@@ -26,8 +26,16 @@ pub enum ApiError {
     Transport(String),
     #[error("response body larger than {0} bytes")]
     TooLarge(usize),
+    /// The body was cut short or is not JSON at all (a proxy's error page, say): worth a retry.
+    #[error("malformed response (cut short or not JSON): {0}")]
+    Unreadable(String),
+    /// The body is JSON of the wrong shape, or numbers that cannot be: a retry gets the same.
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// The API's paging cannot be trusted: a page other than the one asked for, totals its
+    /// pages do not hold. Deterministic (a caching proxy that drops the query string, say).
+    #[error("untrustworthy paging: {0}")]
+    Paging(String),
 }
 
 impl ApiError {
@@ -38,15 +46,27 @@ impl ApiError {
             ApiError::Status { status, .. } => *status >= 500,
             // A truncated body is a transport failure in disguise; a body that decodes to the
             // wrong shape will not improve on a retry, but one that is cut short may.
-            ApiError::Malformed(_) => true,
-            ApiError::Unauthorized { .. } | ApiError::TooLarge(_) => false,
+            ApiError::Unreadable(_) => true,
+            ApiError::Malformed(_)
+            | ApiError::Paging(_)
+            | ApiError::Unauthorized { .. }
+            | ApiError::TooLarge(_) => false,
+        }
+    }
+
+    /// A JSON decoding error, sorted by whether a retry can change it.
+    pub fn from_json(error: &serde_json::Error) -> Self {
+        match error.classify() {
+            serde_json::error::Category::Data => ApiError::Malformed(error.to_string()),
+            _ => ApiError::Unreadable(error.to_string()),
         }
     }
 }
 
-/// The API's error fields, for the log line: `: type (details) [requestID …]`.
-pub(super) fn describe_error_body(body: &[u8]) -> String {
-    let Ok(error) = serde_json::from_slice::<ErrorBody>(body) else {
+/// The API's error fields, for the log line: `: type (details) [requestID …]`. `body` must be
+/// redacted already: the fields are shortened, and a shortened secret is still a leak.
+pub(super) fn describe_error_body(body: &str) -> String {
+    let Ok(error) = serde_json::from_str::<ErrorBody>(body) else {
         return String::new();
     };
     let mut text = String::new();
@@ -95,15 +115,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_errors_a_retry_can_change_are_retried() {
+        let cut = serde_json::from_str::<serde_json::Value>("{\"a\":").unwrap_err();
+        assert!(ApiError::from_json(&cut).is_retryable());
+        let html = serde_json::from_str::<serde_json::Value>("<html>").unwrap_err();
+        assert!(ApiError::from_json(&html).is_retryable());
+        let shape = serde_json::from_str::<Vec<u8>>("{\"a\":1}").unwrap_err();
+        assert!(!ApiError::from_json(&shape).is_retryable());
+        assert!(!ApiError::Paging("page 1 for page 2".into()).is_retryable());
+    }
+
+    #[test]
     fn error_bodies_are_summarised_not_dumped() {
-        let body =
-            br#"{"httpStatusCode":400,"message":"Bad Request","requestData":{"requestID":"req-1"},
+        let body = r#"{"httpStatusCode":400,"message":"Bad Request","requestData":{"requestID":"req-1"},
             "runtime":0.1,"error":{"type":"validation_error","details":"bad",
             "validation":[{"field":"pageSize","message":"must be at most 100"}]}}"#;
         assert_eq!(
             describe_error_body(body),
             ": validation_error (bad) [pageSize: must be at most 100] [requestID req-1]"
         );
-        assert_eq!(describe_error_body(b"<html>oops</html>"), "");
+        assert_eq!(describe_error_body("<html>oops</html>"), "");
     }
 }

@@ -7,6 +7,7 @@
 //! - [`client`]: one request: authentication, retries, body limits, per-attempt metrics.
 //! - [`error`]: [`ApiError`], the failure a caller branches on, and how upstream errors are told.
 //! - [`limiter`]: the client-side rate limit, paused by a 429.
+//! - [`redact`]: the credentials taken out of anything the upstream sends back.
 //! - [`retry`]: the retry policy and its backoff.
 //! - [`paging`]: counts and walks over many pages, with the API's paging numbers checked.
 
@@ -16,6 +17,7 @@ pub mod limiter;
 pub mod model;
 pub mod paging;
 pub mod query;
+pub mod redact;
 pub mod retry;
 
 pub use client::{Client, ClientMetrics, ClientOptions, PageRequest};

@@ -17,6 +17,9 @@ use super::error::ApiError;
 use super::model::{Paging, SessionRef};
 use super::query::{Filter, Sort};
 
+/// How often (in pages) a long walk says that it is still going.
+const PROGRESS_EVERY: u64 = 500;
+
 /// The most sessions a walk accepts the API to claim; a larger `totalItems` is taken for a
 /// broken response rather than a reason to page for hours.
 pub const MAX_TOTAL_ITEMS: i64 = 200_000_000;
@@ -85,7 +88,13 @@ impl Pager {
         self.client
             .fetch(&request, |body| {
                 let page: PagingOnly =
-                    serde_json::from_slice(body).map_err(|e| ApiError::Malformed(e.to_string()))?;
+                    serde_json::from_slice(body).map_err(|e| ApiError::from_json(&e))?;
+                if page.paging.page != 1 {
+                    return Err(ApiError::Paging(format!(
+                        "asked for page 1, the API answered with page {}",
+                        page.paging.page
+                    )));
+                }
                 checked_total(page.paging)
             })
             .await
@@ -94,37 +103,29 @@ impl Pager {
     /// Pages through every session matching `filters`, converting each with `convert` and
     /// handing it to `sink`; `sink` returns `false` to stop the walk. Returns the first page's
     /// `totalItems`.
+    ///
+    /// Trusts nothing the API says about paging: every page must be the one asked for, an empty
+    /// page ends the walk, and a walk whose pages held far fewer sessions than the total claimed
+    /// fails rather than publishing part of the data as all of it.
     pub async fn walk<T>(
         &self,
         filters: &[Filter],
         convert: fn(&SessionRef<'_>) -> T,
         mut sink: impl FnMut(T) -> bool,
     ) -> anyhow::Result<u64> {
-        let page_size = self.settings.page_size;
         let first = self
             .fetch_page(1, filters, convert)
             .await
             .context("fetching page 1")?;
-        let total_items = checked_total(first.paging)?;
-        let expected_pages = total_items.div_ceil(u64::from(page_size));
-        let reported = u64::try_from(first.paging.total_pages).unwrap_or(0);
-        if reported > expected_pages + 1 {
-            bail!(
-                "the API reports {reported} pages for {total_items} sessions at {page_size} a \
-                 page; refusing to follow"
-            );
-        }
-        // Sessions created during the walk add pages; follow the growth, within reason.
-        let limit = expected_pages + 2 + expected_pages / 20;
-        let mut last_page = expected_pages.max(reported);
+        let mut plan = WalkPlan::new(first.paging, u64::from(self.settings.page_size))?;
+        plan.follow(1, first.paging, first.sessions.len());
         if !first.sessions.into_iter().all(&mut sink) {
-            return Ok(total_items);
+            return Ok(plan.total_items);
         }
-
         let mut next = 2u64;
         let mut in_flight = FuturesUnordered::new();
         loop {
-            while in_flight.len() < self.settings.concurrency && next <= last_page {
+            while in_flight.len() < self.settings.concurrency && next <= plan.last_page {
                 let page = next;
                 in_flight
                     .push(async move { (page, self.fetch_page(page, filters, convert).await) });
@@ -134,15 +135,16 @@ impl Pager {
                 break;
             };
             let page_data = result.with_context(|| format!("fetching page {page}"))?;
-            let grown = u64::try_from(page_data.paging.total_pages).unwrap_or(0);
-            if grown > last_page {
-                last_page = grown.min(limit);
-            }
+            plan.follow(page, page_data.paging, page_data.sessions.len());
             if !page_data.sessions.into_iter().all(&mut sink) {
-                return Ok(total_items);
+                return Ok(plan.total_items);
+            }
+            if page % PROGRESS_EVERY == 0 {
+                tracing::info!(page, of = plan.last_page, "still paging");
             }
         }
-        Ok(total_items)
+        plan.check_received()?;
+        Ok(plan.total_items)
     }
 
     async fn fetch_page<T>(
@@ -161,6 +163,13 @@ impl Pager {
         self.client
             .fetch(&request, |body| {
                 let list = decode_page(body)?;
+                if list.paging.page != i64::try_from(page).unwrap_or(i64::MAX) {
+                    return Err(ApiError::Paging(format!(
+                        "asked for page {page}, the API answered with page {} (does a proxy \
+                         drop the query string?)",
+                        list.paging.page
+                    )));
+                }
                 if list.sessions.len() > page_size {
                     return Err(ApiError::Malformed(format!(
                         "{} sessions on a page of {page_size}",
@@ -176,6 +185,78 @@ impl Pager {
     }
 }
 
+/// A walk's view of how far it goes, corrected by what the pages show.
+#[derive(Debug)]
+struct WalkPlan {
+    page_size: u64,
+    /// What the first page claimed.
+    total_items: u64,
+    /// The last page to ask for: what the first page claimed, grown with sessions created
+    /// during the walk (within `limit`), cut short by an empty page.
+    last_page: u64,
+    limit: u64,
+    /// Sessions the pages held.
+    received: u64,
+    /// The first page that came back empty.
+    empty_page: Option<u64>,
+}
+
+impl WalkPlan {
+    fn new(first: Paging, page_size: u64) -> anyhow::Result<Self> {
+        let total_items = checked_total(first)?;
+        let expected_pages = total_items.div_ceil(page_size);
+        let reported = u64::try_from(first.total_pages).unwrap_or(0);
+        if reported > expected_pages + 1 {
+            bail!(
+                "the API reports {reported} pages for {total_items} sessions at {page_size} a \
+                 page; refusing to follow"
+            );
+        }
+        Ok(WalkPlan {
+            page_size,
+            total_items,
+            last_page: expected_pages.max(reported),
+            // Sessions created during the walk add pages; follow the growth, within reason.
+            limit: expected_pages + 2 + expected_pages / 20,
+            received: 0,
+            empty_page: None,
+        })
+    }
+
+    /// Takes in what page `page` showed.
+    fn follow(&mut self, page: u64, paging: Paging, sessions: usize) {
+        self.received += sessions as u64;
+        if sessions == 0 {
+            // Nothing after an empty page can hold data: stop asking, whatever the totals say.
+            self.last_page = self.last_page.min(page.saturating_sub(1));
+            self.empty_page = Some(self.empty_page.map_or(page, |p| p.min(page)));
+            return;
+        }
+        let grown = u64::try_from(paging.total_pages).unwrap_or(0);
+        if grown > self.last_page && self.empty_page.is_none() {
+            self.last_page = grown.min(self.limit);
+        }
+    }
+
+    /// Fails when the pages held far fewer sessions than the first page claimed. Sessions that
+    /// leave a filtered list during the walk account for a few; a page or a twentieth more is
+    /// not an honest API's doing.
+    fn check_received(&self) -> Result<(), ApiError> {
+        let tolerance = self.page_size.max(self.total_items / 20);
+        if self.received.saturating_add(tolerance) >= self.total_items {
+            return Ok(());
+        }
+        let ended = self
+            .empty_page
+            .map(|p| format!(" (page {p} came back empty)"))
+            .unwrap_or_default();
+        Err(ApiError::Paging(format!(
+            "the API claimed {} sessions, but its pages held {}{ended}",
+            self.total_items, self.received
+        )))
+    }
+}
+
 fn checked_total(paging: Paging) -> Result<u64, ApiError> {
     if !(0..=MAX_TOTAL_ITEMS).contains(&paging.total_items) {
         return Err(ApiError::Malformed(format!(
@@ -184,4 +265,44 @@ fn checked_total(paging: Paging) -> Result<u64, ApiError> {
         )));
     }
     Ok(paging.total_items as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paging(page: i64, total_pages: i64, total_items: i64) -> Paging {
+        Paging {
+            page,
+            total_pages,
+            total_items,
+        }
+    }
+
+    #[test]
+    fn an_empty_page_ends_the_walk_and_an_implausible_total_fails_it() {
+        // 50 million claimed, one page of data: page 2 is empty, and that is the end.
+        let mut plan = WalkPlan::new(paging(1, 500_000, 50_000_000), 100).expect("plausible");
+        plan.follow(1, paging(1, 500_000, 50_000_000), 100);
+        assert_eq!(plan.last_page, 500_000);
+        plan.follow(2, paging(2, 500_000, 50_000_000), 0);
+        assert_eq!(plan.last_page, 1);
+        let error = plan.check_received().expect_err("implausible").to_string();
+        assert!(
+            error.contains("claimed 50000000") && error.contains("page 2"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn growth_is_followed_and_a_small_shortfall_is_honest() {
+        let mut plan = WalkPlan::new(paging(1, 3, 250), 100).expect("plausible");
+        plan.follow(1, paging(1, 3, 250), 100);
+        plan.follow(2, paging(2, 4, 301), 100);
+        assert_eq!(plan.last_page, 4);
+        plan.follow(3, paging(3, 4, 301), 40);
+        plan.follow(4, paging(4, 4, 301), 0);
+        assert_eq!(plan.last_page, 3);
+        plan.check_received().expect("240 of 250 is within a page");
+    }
 }

@@ -5,12 +5,14 @@
 //!   long-lived registry of counters and gauges updated in place.
 //! - [`sessions`]: the session gauges of one poll, rendered once from an immutable
 //!   [`crate::aggregate::Summary`].
+//! - [`user_label`]: what a user ID becomes as a label value.
 //!
 //! There is no global registry: every registry here is built for one project. Nothing here knows
 //! when a poll happens or which snapshot is current; that is the snapshot store's business.
 
 pub mod exporter;
 pub mod sessions;
+pub mod user_label;
 
 use std::collections::HashMap;
 
@@ -18,6 +20,7 @@ use prometheus::{Registry, TextEncoder};
 
 pub use exporter::ExporterMetrics;
 pub use sessions::render_sessions;
+pub use user_label::UserLabels;
 
 /// `Content-Type` of the text exposition format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

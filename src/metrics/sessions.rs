@@ -3,7 +3,7 @@
 
 use prometheus::{IntGauge, IntGaugeVec, Opts};
 
-use super::{encode, gauge_value, project_registry, Definition};
+use super::{encode, gauge_value, project_registry, Definition, UserLabels};
 use crate::aggregate::{Summary, Window};
 use crate::corbado::Status;
 
@@ -17,7 +17,8 @@ const SESSIONS: Definition = Definition {
 
 const TOP_USERS: Definition = Definition {
     name: "corbado_user_active_sessions",
-    help: "Active sessions of the top-k users by active sessions (ties by user ID).",
+    help: "Active sessions of the top-k users by active sessions (ties by user ID); IDs longer \
+           than --per-user.max-id-length as sha256:<16 hex digits>, an empty ID as (empty).",
 };
 
 /// Where a `window`-labelled family's values come from: one per window, in window order.
@@ -77,6 +78,7 @@ pub fn render_sessions(
     summary: &Summary,
     project_id: &str,
     windows: &[Window],
+    user_labels: &UserLabels,
 ) -> anyhow::Result<String> {
     let registry = project_registry(project_id)?;
 
@@ -108,7 +110,7 @@ pub fn render_sessions(
     if !summary.top_users.is_empty() {
         let top = IntGaugeVec::new(opts(TOP_USERS), &["user_id"])?;
         for user in &summary.top_users {
-            top.with_label_values(&[&user.user_id])
+            top.with_label_values(&[user_labels.label(&user.user_id).as_ref()])
                 .set(gauge_value(user.active_sessions));
         }
         registry.register(Box::new(top))?;

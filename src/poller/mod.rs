@@ -160,7 +160,7 @@ impl Poller {
         let attempts_before = self.pager.client().attempts();
         let now_ms = clock::now_whole_seconds_ms();
 
-        let result = self.collect(now_ms).await;
+        let result = self.collect(now_ms).await.and_then(suspicious_duplicates);
         let requests = self.pager.client().attempts() - attempts_before;
         let outcome = result.and_then(|collected| {
             let report = PollReport {
@@ -242,4 +242,29 @@ impl Poller {
     fn aggregator(&self, now_ms: i64) -> Aggregator {
         Aggregator::new(now_ms, &self.settings.windows, self.settings.top_k)
     }
+}
+
+/// Duplicates below this many are never taken for broken paging, whatever their share.
+const DUPLICATES_FLOOR: u64 = 10;
+
+/// Fails a poll in which more than a tenth of the sessions received came twice: no honest API
+/// pages like that (one that ignores `page` while echoing it does, or a proxy that caches pages).
+/// Fewer are counted once, with a warning.
+fn suspicious_duplicates(collected: Collected) -> anyhow::Result<Collected> {
+    let duplicates = collected.duplicates;
+    let received = collected.paged + duplicates;
+    if duplicates >= DUPLICATES_FLOOR && duplicates.saturating_mul(10) > received {
+        anyhow::bail!(
+            "untrustworthy paging: {duplicates} of the {received} sessions received came twice \
+             (more than a tenth); the API or a proxy in front of it is not paging honestly"
+        );
+    }
+    if duplicates > 0 {
+        tracing::warn!(
+            duplicates,
+            received,
+            "sessions came twice while paging; each was counted once"
+        );
+    }
+    Ok(collected)
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use corbado_exporter::aggregate::{parse_windows, StatusCounts, Summary, UserCount};
-use corbado_exporter::metrics::{render_sessions, ExporterMetrics};
+use corbado_exporter::metrics::{render_sessions, ExporterMetrics, UserLabels};
 use corbado_exporter::poller::PollMethod;
 use corbado_exporter::snapshot::Store;
 
@@ -32,7 +32,7 @@ corbado_sessions_expired_in_window{window="24h",project_id="pro-golden"} 77
 corbado_sessions_expiring_in_window{window="15m",project_id="pro-golden"} 2
 corbado_sessions_expiring_in_window{window="1h",project_id="pro-golden"} 8
 corbado_sessions_expiring_in_window{window="24h",project_id="pro-golden"} 120
-# HELP corbado_user_active_sessions Active sessions of the top-k users by active sessions (ties by user ID). As of the last successful poll.
+# HELP corbado_user_active_sessions Active sessions of the top-k users by active sessions (ties by user ID); IDs longer than --per-user.max-id-length as sha256:<16 hex digits>, an empty ID as (empty). As of the last successful poll.
 # TYPE corbado_user_active_sessions gauge
 corbado_user_active_sessions{user_id="usr-1",project_id="pro-golden"} 12
 corbado_user_active_sessions{user_id="usr-2",project_id="pro-golden"} 12
@@ -127,7 +127,8 @@ fn summary() -> Summary {
 #[test]
 fn session_gauges_render_exactly_as_pinned() {
     let windows = parse_windows("15m,1h,24h").expect("valid").0;
-    let text = render_sessions(&summary(), "pro-golden", &windows).expect("renders");
+    let text = render_sessions(&summary(), "pro-golden", &windows, &UserLabels::default())
+        .expect("renders");
     assert_eq!(text, GOLDEN);
 }
 
@@ -139,7 +140,8 @@ fn top_k_of_zero_drops_the_per_user_family() {
     summary.created_in_window.truncate(1);
     summary.expiring_in_window.truncate(1);
     summary.expired_in_window.truncate(1);
-    let text = render_sessions(&summary, "pro-golden", &windows).expect("renders");
+    let text =
+        render_sessions(&summary, "pro-golden", &windows, &UserLabels::default()).expect("renders");
     assert!(!text.contains("corbado_user_active_sessions{"));
     assert!(text.contains("corbado_user_active_sessions_max{project_id=\"pro-golden\"} 12"));
     assert!(!text.contains("window=\"1h\""));
@@ -162,7 +164,13 @@ fn fixed_store() -> Store {
         metrics.api_request_duration.observe(seconds);
     }
     let windows = parse_windows("15m,1h,24h").expect("valid");
-    let store = Store::new("pro-golden", windows, Duration::from_secs(300), metrics);
+    let store = Store::new(
+        "pro-golden",
+        windows,
+        Duration::from_secs(300),
+        metrics,
+        UserLabels::default(),
+    );
     store
         .publish(summary(), 1_795_626_000_000)
         .expect("publishes");

@@ -102,6 +102,7 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
         strategy,
         windows: parse_windows("15m,1h,24h").expect("valid windows"),
         top_k: 10,
+        max_user_id_length: 128,
         listen_address: "127.0.0.1:0".to_owned(),
         telemetry_path: "/metrics".to_owned(),
         log_level: LogLevel::Info,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use corbado_exporter::aggregate::parse_windows;
 use corbado_exporter::aggregate::Summary;
-use corbado_exporter::metrics::ExporterMetrics;
+use corbado_exporter::metrics::{ExporterMetrics, UserLabels};
 use corbado_exporter::poller::{PollMethod, Strategy};
 use corbado_exporter::server::gate::{self, Gate};
 use corbado_exporter::snapshot::Store;
@@ -120,7 +120,13 @@ async fn a_custom_telemetry_path_moves_the_metrics() {
 async fn stale_session_gauges_are_dropped_and_the_exporter_series_stay() {
     let windows = parse_windows("15m").expect("valid");
     let metrics = ExporterMetrics::new("pro-stale", &PollMethod::LABELS).expect("metrics");
-    let state = Store::new("pro-stale", windows, Duration::from_secs(300), metrics);
+    let state = Store::new(
+        "pro-stale",
+        windows,
+        Duration::from_secs(300),
+        metrics,
+        UserLabels::default(),
+    );
     let summary = Summary {
         created_in_window: vec![1],
         expiring_in_window: vec![2],
