@@ -73,7 +73,7 @@ fn redact_after(text: &str, marker: &str) -> String {
                 .unwrap_or(text.len() - start);
         let value_end = value_start
             + text[value_start..]
-                .find(|c: char| matches!(c, '"' | '\'' | ',' | '}' | ';' | '\n' | '\r' | '\\'))
+                .find(['"', '\'', ',', '}', ';', '\n', '\r', '\\'])
                 .unwrap_or(text.len() - value_start);
         from = value_end.max(start);
         if value_end > value_start && &text[value_start..value_end] != REDACTED {
@@ -101,7 +101,7 @@ mod tests {
             format!(r#"{{"error":{{"details":"bad header Authorization: Basic {encoded}"}}}}"#),
             format!(r#"{{"headers":{{"authorization":["Basic {encoded}"]}}}}"#),
             format!("token={encoded} and secret corbado1_s3cr3t"),
-            format!("{}", encoded.trim_end_matches('=')),
+            encoded.trim_end_matches('=').to_owned(),
             "AUTHORIZATION=Bearer abc.def.ghi".to_owned(),
         ] {
             let redacted = redactor().redact(&echoed);
