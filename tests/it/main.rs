@@ -6,6 +6,7 @@ mod dashboard;
 mod deploy;
 mod golden;
 mod helpers;
+mod hostile;
 mod openapi;
 mod prometheus;
 mod promtool;
