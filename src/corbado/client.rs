@@ -129,7 +129,8 @@ impl Client {
             self.limiter.acquire().await;
             let error = match self.attempt(&url).await.and_then(|body| decode(&body)) {
                 Ok(value) => return Ok(value),
-                Err(e) => e,
+                // A decoding error may quote the body (serde does: `invalid type: string "…"`).
+                Err(e) => e.map_upstream_text(|text| self.redactor.redact(text)),
             };
             if attempt >= self.retry.max_attempts || !error.is_retryable() {
                 return Err(error);

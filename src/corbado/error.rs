@@ -54,6 +54,21 @@ impl ApiError {
         }
     }
 
+    /// The same error with `f` applied to every text that came from the upstream.
+    pub fn map_upstream_text(self, f: impl Fn(&str) -> String) -> Self {
+        match self {
+            ApiError::Status { status, detail } => ApiError::Status {
+                status,
+                detail: f(&detail),
+            },
+            ApiError::Transport(text) => ApiError::Transport(f(&text)),
+            ApiError::Unreadable(text) => ApiError::Unreadable(f(&text)),
+            ApiError::Malformed(text) => ApiError::Malformed(f(&text)),
+            ApiError::Paging(text) => ApiError::Paging(f(&text)),
+            other => other,
+        }
+    }
+
     /// A JSON decoding error, sorted by whether a retry can change it.
     pub fn from_json(error: &serde_json::Error) -> Self {
         match error.classify() {

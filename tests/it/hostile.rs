@@ -342,6 +342,26 @@ async fn long_and_empty_user_ids_become_bounded_named_labels() {
     assert!(!text.contains("user_id=\"\""));
 }
 
+/// serde quotes a wrong-typed value in its error; an upstream that puts the secret there must
+/// not get it into the error either.
+#[tokio::test]
+async fn a_secret_quoted_by_a_decoding_error_is_redacted() {
+    let upstream = Hostile::start(|asked| {
+        json(
+            page_json(0..1, |i| format!("usr-{i}"), asked.page, 1)
+                .replace("\"totalItems\":1", &format!("\"totalItems\":\"{SECRET}\"")),
+        )
+    })
+    .await;
+    let app = scanning(&upstream).await;
+    let message = format!(
+        "{:#}",
+        app.poller.poll_once().await.expect_err("wrong type")
+    );
+    assert!(message.contains("invalid type"), "{message}");
+    assert!(!message.contains(SECRET), "{message}");
+}
+
 /// Before: retried five times, each answer the same.
 #[tokio::test]
 async fn a_body_of_the_wrong_shape_is_not_retried() {
