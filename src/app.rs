@@ -82,7 +82,6 @@ impl App {
             Arc::clone(&store),
             PollSettings {
                 strategy: config.strategy,
-                paging,
                 windows: config.window_durations(),
                 top_k: config.top_k,
                 interval: config.poll_interval,

@@ -25,14 +25,6 @@ impl Windows {
     pub fn iter(&self) -> std::slice::Iter<'_, Window> {
         self.0.iter()
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Parses a comma-separated list such as `15m,1h,24h`.

@@ -127,10 +127,14 @@ impl Client {
         loop {
             attempt += 1;
             self.limiter.acquire().await;
-            let error = match self.attempt(&url).await.and_then(|body| decode(&body)) {
+            let decoded = self.attempt(&url).await.and_then(|body| {
+                // A decoding error may quote the body (serde does: `invalid type: string "…"`);
+                // `attempt`'s own errors are redacted where they are made.
+                decode(&body).map_err(|e| e.map_upstream_text(|text| self.redactor.redact(text)))
+            });
+            let error = match decoded {
                 Ok(value) => return Ok(value),
-                // A decoding error may quote the body (serde does: `invalid type: string "…"`).
-                Err(e) => e.map_upstream_text(|text| self.redactor.redact(text)),
+                Err(e) => e,
             };
             if attempt >= self.retry.max_attempts || !error.is_retryable() {
                 return Err(error);

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{filter, scan, Collected, PollSettings};
-use crate::aggregate::Aggregator;
 use crate::corbado::Pager;
 use crate::metrics::ExporterMetrics;
 
@@ -26,12 +25,11 @@ pub(super) async fn collect(
     fallback: &FallbackState,
     metrics: &ExporterMetrics,
 ) -> anyhow::Result<Collected> {
-    let aggregator = || Aggregator::new(now_ms, &settings.windows, settings.top_k);
     let why = match filter::collect(
         pager,
         now_ms,
         &settings.windows,
-        aggregator(),
+        settings.aggregator(now_ms),
         filter::Verify::Yes,
     )
     .await?
@@ -54,7 +52,7 @@ pub(super) async fn collect(
     } else {
         tracing::debug!(reason = why, "auto: filter check failed again");
     }
-    let mut collected = scan::collect(pager, aggregator()).await?;
+    let mut collected = scan::collect(pager, settings.aggregator(now_ms)).await?;
     collected.fell_back = true;
     Ok(collected)
 }

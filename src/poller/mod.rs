@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::{Aggregator, Summary};
 use crate::clock;
-use crate::corbado::{Pager, PagingSettings};
+use crate::corbado::Pager;
 use crate::snapshot::Store;
 
 /// The `--poll.strategy` values.
@@ -71,7 +71,6 @@ impl PollMethod {
 #[derive(Clone, Debug)]
 pub struct PollSettings {
     pub strategy: Strategy,
-    pub paging: PagingSettings,
     pub windows: Vec<Duration>,
     pub top_k: usize,
     pub interval: Duration,
@@ -216,12 +215,12 @@ impl Poller {
 
     async fn collect(&self, now_ms: i64) -> anyhow::Result<Collected> {
         match self.settings.strategy {
-            Strategy::Scan => scan::collect(&self.pager, self.aggregator(now_ms)).await,
+            Strategy::Scan => scan::collect(&self.pager, self.settings.aggregator(now_ms)).await,
             Strategy::Filter => filter::collect(
                 &self.pager,
                 now_ms,
                 &self.settings.windows,
-                self.aggregator(now_ms),
+                self.settings.aggregator(now_ms),
                 filter::Verify::No,
             )
             .await?
@@ -238,9 +237,12 @@ impl Poller {
             }
         }
     }
+}
 
+impl PollSettings {
+    /// A fresh aggregator for a poll whose `now` is `now_ms`.
     fn aggregator(&self, now_ms: i64) -> Aggregator {
-        Aggregator::new(now_ms, &self.settings.windows, self.settings.top_k)
+        Aggregator::new(now_ms, &self.windows, self.top_k)
     }
 }
 
