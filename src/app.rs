@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Source};
 use crate::corbado::{Client, ClientMetrics, ClientOptions, Pager, PagingSettings};
 use crate::metrics::{ExporterMetrics, UserLabels};
-use crate::poller::{PollMethod, PollSettings, Poller};
+use crate::poller::{PollMethod, PollSettings, Poller, ResyncReason};
 use crate::secret::Secret;
 use crate::server::{self, Limits};
 use crate::simulator::{self, Simulator};
@@ -58,7 +58,11 @@ impl App {
     /// task started here stops with `shutdown`.
     pub async fn build(config: Config, shutdown: &CancellationToken) -> anyhow::Result<App> {
         let upstream = upstream(&config.source, shutdown).await?;
-        let metrics = ExporterMetrics::new(&upstream.project_id, &PollMethod::LABELS)?;
+        let metrics = ExporterMetrics::new(
+            &upstream.project_id,
+            &PollMethod::LABELS,
+            &ResyncReason::LABELS,
+        )?;
         let client_metrics = ClientMetrics {
             requests_total: metrics.api_requests.clone(),
             request_duration: metrics.api_request_duration.clone(),
@@ -85,6 +89,9 @@ impl App {
                 windows: config.window_durations(),
                 top_k: config.top_k,
                 interval: config.poll_interval,
+                resync_interval: config.resync_interval,
+                change_overlap: config.change_overlap,
+                clock: config.clock.clone(),
             },
         ));
         let listener = TcpListener::bind(&config.listen_address)

@@ -4,7 +4,47 @@
 //! Owns no clock of its own: everything that needs "now" either asks [`now_whole_seconds_ms`] once
 //! or is handed an instant, so tests can drive time.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where a poller's "now" comes from: the system clock, or one that a test sets by hand (and
+/// sets the simulator to as well), so that polls and churn interleave at instants it chooses.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// A clock standing at `ms` until it is set or advanced.
+    pub fn manual(ms: i64) -> Self {
+        Clock::Manual(Arc::new(AtomicI64::new(ms)))
+    }
+
+    /// Now, Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            Clock::System => now_ms(),
+            Clock::Manual(ms) => ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Now, truncated to whole seconds.
+    pub fn now_whole_seconds_ms(&self) -> i64 {
+        whole_seconds(self.now_ms())
+    }
+
+    /// Moves a manual clock on by `by` and returns the new time; the system clock ignores it.
+    pub fn advance(&self, by: Duration) -> i64 {
+        if let Clock::Manual(ms) = self {
+            let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+            ms.fetch_add(by, Ordering::Relaxed);
+        }
+        self.now_ms()
+    }
+}
 
 /// Milliseconds since the Unix epoch for a `SystemTime` (0 before the epoch).
 pub fn unix_millis(time: SystemTime) -> i64 {

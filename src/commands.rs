@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{shutdown_signal, DEMO_TICK};
 use crate::clock;
 use crate::config::{HealthcheckArgs, SimulatorArgs, SECRET_ENV};
-use crate::simulator::{self, Params, Population, Simulator};
+use crate::simulator::{self, Params, Population, Semantics, Simulator};
 
 /// `corbado-exporter simulator`: the simulated API on its own, until SIGINT or SIGTERM.
 pub async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
@@ -16,10 +16,17 @@ pub async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
     let project_id = args
         .project_id
         .unwrap_or_else(|| simulator::DEMO_PROJECT_ID.to_owned());
-    let population = Population::generate(
-        Params::realistic(u64::from(args.sessions), args.seed),
-        clock::now_whole_seconds_ms(),
-    );
+    let params = Params {
+        semantics: Semantics {
+            ended_keeps_updated: args.ended_keeps_updated,
+            lazy_expiry: args.lazy_expiry,
+            delete_revoked: args.delete_revoked,
+            updated_lag: args.updated_lag,
+        },
+        ..Params::realistic(u64::from(args.sessions), args.seed)
+    };
+    tracing::info!(semantics = ?params.semantics, "simulated API semantics");
+    let population = Population::generate(params, clock::now_whole_seconds_ms());
     let sim = Simulator::new(population, &project_id, &secret);
     let shutdown = CancellationToken::new();
     let address = sim.spawn(&args.listen, shutdown.clone()).await?;

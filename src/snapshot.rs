@@ -3,7 +3,9 @@
 //!
 //! A poll's [`Summary`] is rendered once into a [`Snapshot`], which replaces the previous one in
 //! one step: a scrape never sees a half-updated set, and no gauge is reset while a scrape reads
-//! it. The whole exposition (the exporter's own series plus the snapshot while it is fresh) is
+//! it. The counted gauges and the per-user ones are published apart ([`Store::publish_counts`],
+//! [`Store::publish_users`]): the counts every poll, the per-user gauges when an active set is
+//! complete, which may be polls later; each goes stale on its own. The whole exposition (the exporter's own series plus the snapshot while it is fresh) is
 //! cached as bytes until the next poll ends or the snapshot goes stale. Knows nothing of HTTP.
 
 use std::io::Write as _;
@@ -15,17 +17,29 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::aggregate::{Summary, Windows};
-use crate::metrics::{render_sessions, ExporterMetrics, UserLabels};
+use crate::metrics::{render_counts, render_users, ExporterMetrics, UserLabels};
 
-/// One successful poll, rendered.
+/// The last successful poll's counts and the last complete active set, rendered.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// The counted fields of the last poll, the per-user fields of the last active set.
     pub summary: Summary,
-    /// The poll's single `now`, Unix milliseconds (whole seconds).
+    /// The counting poll's single `now`, Unix milliseconds (whole seconds).
     pub now_ms: i64,
-    /// When the poll succeeded, for staleness.
+    /// When the counts were published, for staleness.
     pub taken_at: Instant,
-    /// The session gauges in the text format, rendered once.
+    /// The counted session gauges in the text format, rendered once.
+    pub text: String,
+    /// The per-user gauges, once an active set is complete.
+    pub users: Option<Arc<UsersPart>>,
+}
+
+/// The per-user gauges of one complete active set, rendered.
+#[derive(Debug)]
+pub struct UsersPart {
+    /// The `now` of the poll whose active set this is.
+    pub now_ms: i64,
+    pub taken_at: Instant,
     pub text: String,
 }
 
@@ -47,7 +61,7 @@ pub struct Store {
 #[derive(Debug)]
 pub struct Exposition {
     generation: u64,
-    fresh: bool,
+    fresh: Freshness,
     pub plain: Bytes,
     gzip: OnceLock<Bytes>,
 }
@@ -87,22 +101,55 @@ impl Store {
         }
     }
 
-    /// Renders `summary` and makes it the current snapshot.
+    /// Renders all of `summary` (counted and per-user) and makes it the current snapshot.
     pub fn publish(&self, summary: Summary, now_ms: i64) -> anyhow::Result<()> {
-        let text = render_sessions(
-            &summary,
-            &self.project_id,
-            &self.windows.0,
-            &self.user_labels,
-        )?;
-        let snapshot = Arc::new(Snapshot {
+        self.publish_counts(summary.clone(), now_ms)?;
+        self.publish_users(summary, now_ms)
+    }
+
+    /// Renders the counted fields of `summary` and makes them current; the per-user gauges
+    /// stay those of the last complete active set.
+    pub fn publish_counts(&self, mut summary: Summary, now_ms: i64) -> anyhow::Result<()> {
+        let text = render_counts(&summary, &self.project_id, &self.windows.0)?;
+        let mut slot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        let users = slot.as_ref().and_then(|old| {
+            summary.take_users_from(&old.summary);
+            old.users.clone()
+        });
+        *slot = Some(Arc::new(Snapshot {
             summary,
             now_ms,
             taken_at: Instant::now(),
             text,
-        });
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(snapshot);
+            users,
+        }));
         self.metrics.record_success(now_ms);
+        Ok(())
+    }
+
+    /// Renders the per-user fields of `users` (an active set complete as of `now_ms`) and makes
+    /// them current. Without published counts there is nothing to attach them to yet.
+    pub fn publish_users(&self, users: Summary, now_ms: i64) -> anyhow::Result<()> {
+        let text = render_users(&users, &self.project_id, &self.user_labels)?;
+        let mut slot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        let Some(old) = slot.as_ref() else {
+            return Ok(());
+        };
+        let mut summary = old.summary.clone();
+        summary.take_users_from(&users);
+        let part = UsersPart {
+            now_ms,
+            taken_at: Instant::now(),
+            text,
+        };
+        *slot = Some(Arc::new(Snapshot {
+            summary,
+            now_ms: old.now_ms,
+            taken_at: old.taken_at,
+            text: old.text.clone(),
+            users: Some(Arc::new(part)),
+        }));
+        self.metrics.record_active_set(now_ms);
         Ok(())
     }
 
@@ -130,12 +177,26 @@ impl Store {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
+    /// Which parts of the snapshot are younger than `--poll.max-staleness`.
+    fn freshness(&self) -> Freshness {
+        let Some(snapshot) = self.snapshot() else {
+            return Freshness::default();
+        };
+        Freshness {
+            counts: snapshot.taken_at.elapsed() <= self.max_staleness,
+            users: snapshot
+                .users
+                .as_ref()
+                .is_some_and(|u| u.taken_at.elapsed() <= self.max_staleness),
+        }
+    }
+
     /// The body a scrape gets: the cached rendering while no poll has ended and the snapshot's
     /// freshness has not changed since it was made, a new one otherwise. The exporter's own
     /// counters in it are therefore as of the end of the last poll.
     pub fn exposition(&self) -> Arc<Exposition> {
         let generation = self.generation.load(Ordering::Acquire);
-        let fresh = self.fresh_snapshot().is_some();
+        let fresh = self.freshness();
         if let Some(cached) = self
             .cache
             .read()
@@ -156,13 +217,26 @@ impl Store {
         rendered
     }
 
-    /// The whole exposition, rendered now: the exporter's own series, then the session gauges
-    /// if fresh.
+    /// The whole exposition, rendered now: the exporter's own series, then the counted session
+    /// gauges and the per-user ones, each while fresh.
     pub fn render(&self) -> String {
         let mut text = self.metrics.render();
-        if let Some(snapshot) = self.fresh_snapshot() {
-            text.push_str(&snapshot.text);
+        let fresh = self.freshness();
+        if let Some(snapshot) = self.snapshot() {
+            if fresh.counts {
+                text.push_str(&snapshot.text);
+            }
+            if let Some(users) = snapshot.users.as_ref().filter(|_| fresh.users) {
+                text.push_str(&users.text);
+            }
         }
         text
     }
+}
+
+/// Whether the counted and the per-user gauges are fresh.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Freshness {
+    counts: bool,
+    users: bool,
 }

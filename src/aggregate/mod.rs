@@ -11,9 +11,13 @@
 //! - [`window`]: the windows of the `*_in_window` gauges.
 //! - [`facts`]: what is kept of one session from the wire.
 //! - [`status_counts`]: sessions per status, a field each.
+//! - [`users`]: active sessions per user into the per-user gauges.
+//! - [`active_set`]: the active sessions kept between polls by `incremental`.
 
+mod active_set;
 mod facts;
 mod status_counts;
+mod users;
 mod window;
 
 use std::collections::{HashMap, HashSet};
@@ -21,8 +25,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use crate::corbado::Status;
+pub use active_set::{ActiveSet, Held};
 pub use facts::{hash_id, SessionFacts};
 pub use status_counts::StatusCounts;
+pub use users::{bucket_label, tally, USER_BUCKETS};
 pub use window::{parse_windows, Window, Windows};
 
 /// Everything the session gauges show, for one instant.
@@ -41,6 +47,8 @@ pub struct Summary {
     pub user_active_sessions_max: u64,
     /// The top-k users by active sessions, most first, ties by ascending user ID.
     pub top_users: Vec<UserCount>,
+    /// Per bound of [`USER_BUCKETS`]: users holding at most that many active sessions.
+    pub users_by_active_sessions: Vec<u64>,
 }
 
 impl Summary {
@@ -51,6 +59,15 @@ impl Summary {
     /// All sessions, known statuses and unknown.
     pub fn total(&self) -> u64 {
         self.statuses.total()
+    }
+
+    /// Copies the per-user fields (those that come from the active set) from `other`.
+    pub fn take_users_from(&mut self, other: &Summary) {
+        self.users_with_active_sessions = other.users_with_active_sessions;
+        self.user_active_sessions_max = other.user_active_sessions_max;
+        self.top_users.clone_from(&other.top_users);
+        self.users_by_active_sessions
+            .clone_from(&other.users_by_active_sessions);
     }
 }
 
@@ -80,6 +97,8 @@ impl Hasher for PassThrough {
 }
 
 type SeenSet = HashSet<u64, BuildHasherDefault<PassThrough>>;
+/// A map keyed by session-ID hashes ([`hash_id`]), which need no hashing again.
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<PassThrough>>;
 
 /// Folds sessions into a [`Summary`] one at a time.
 pub struct Aggregator {
@@ -159,25 +178,8 @@ impl Aggregator {
     }
 
     pub fn finish(mut self) -> Summary {
-        let mut users: Vec<(Box<str>, u64)> = self.active_per_user.into_iter().collect();
-        self.summary.users_with_active_sessions = users.len() as u64;
-        self.summary.user_active_sessions_max = users.iter().map(|(_, n)| *n).max().unwrap_or(0);
-        let order =
-            |a: &(Box<str>, u64), b: &(Box<str>, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
-        let k = self.top_k.min(users.len());
-        if k > 0 && k < users.len() {
-            users.select_nth_unstable_by(k - 1, order);
-            users.truncate(k);
-        }
-        users.sort_unstable_by(order);
-        users.truncate(k);
-        self.summary.top_users = users
-            .into_iter()
-            .map(|(user_id, active_sessions)| UserCount {
-                user_id: user_id.into(),
-                active_sessions,
-            })
-            .collect();
+        let users = self.active_per_user.iter().map(|(u, &n)| (&**u, n));
+        tally(users, self.top_k, &mut self.summary);
         self.summary
     }
 }

@@ -94,8 +94,10 @@ pub struct ExporterArgs {
     #[arg(long = "corbado.concurrency", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
     pub concurrency: u32,
 
-    /// Client-side limit on requests per second, shared by all requests; 0 means none.
-    #[arg(long = "corbado.max-requests-per-second", default_value = "20", value_parser = parse_rate, value_name = "RATE")]
+    /// Client-side limit on requests per second, shared by all requests of the project; 0
+    /// means none. Half the 10/s Corbado documents, so that the exporter never gets the
+    /// project's own API traffic throttled.
+    #[arg(long = "corbado.max-requests-per-second", default_value = "5", value_parser = parse_rate, value_name = "RATE")]
     pub max_requests_per_second: f64,
 
     /// PEM file of CA certificates to trust for the Corbado API, besides the built-in roots (for
@@ -115,14 +117,26 @@ pub struct ExporterArgs {
     #[arg(long = "poll.max-staleness", default_value = "5m", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub max_staleness: Duration,
 
-    /// How to collect the numbers: filter (cheap, trusts the API's filters), scan (pages
-    /// through every session) or auto (filter, checked, falling back to scan).
+    /// How to collect the numbers: incremental (counts, and the active sessions kept between
+    /// polls, fetching only what changed), filter (counts, and every active session each poll),
+    /// scan (every session each poll) or auto (incremental, its filters checked, falling back to
+    /// scan).
     #[arg(
         long = "poll.strategy",
         default_value = "auto",
         value_name = "STRATEGY"
     )]
     pub strategy: Strategy,
+
+    /// incremental/auto: re-page every active session at least this often, even when every
+    /// proof holds.
+    #[arg(long = "poll.resync-interval", default_value = "1h", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub resync_interval: Duration,
+
+    /// incremental/auto: how far before the last sync the change queries reach back (clock
+    /// skew between this machine and the API, late writes).
+    #[arg(long = "poll.change-overlap", default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub change_overlap: Duration,
 
     /// Comma-separated windows of the *_in_window gauges, in whole seconds or more.
     #[arg(long = "sessions.windows", default_value = "15m,1h,24h", value_parser = parse_windows, value_name = "DURATIONS")]
@@ -194,6 +208,24 @@ pub struct SimulatorArgs {
     /// Keep the population as generated instead of evolving it in real time.
     #[arg(long)]
     pub frozen: bool,
+
+    /// Unverified API behaviour: ending a session (logout, inactivity, revocation, expiry)
+    /// leaves `updated` alone.
+    #[arg(long = "ended-keeps-updated")]
+    pub ended_keeps_updated: bool,
+
+    /// Unverified API behaviour: no job expires sessions; one past its expiry stays active until
+    /// its user comes back.
+    #[arg(long = "lazy-expiry")]
+    pub lazy_expiry: bool,
+
+    /// Unverified API behaviour: revoking a session deletes it from the list.
+    #[arg(long = "delete-revoked")]
+    pub delete_revoked: bool,
+
+    /// Unverified API behaviour: `updated` is stamped this far behind the clock (clock skew).
+    #[arg(long = "updated-lag", default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub updated_lag: Duration,
 
     #[arg(long = "log.level", default_value = "info", value_name = "LEVEL")]
     pub log_level: LogLevel,

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::aggregate::Windows;
+use crate::clock::Clock;
 use crate::corbado::RetryPolicy;
 use crate::poller::Strategy;
 use crate::secret::Secret;
@@ -48,6 +49,8 @@ pub struct Config {
     pub poll_interval: Duration,
     pub max_staleness: Duration,
     pub strategy: Strategy,
+    pub resync_interval: Duration,
+    pub change_overlap: Duration,
     pub windows: Windows,
     pub top_k: usize,
     /// `--per-user.max-id-length`.
@@ -64,6 +67,8 @@ pub struct Config {
     pub web_config: Option<WebConfigFile>,
     /// Limits against hostile clients; only `max_requests` is a flag.
     pub limits: Limits,
+    /// Where the poller's "now" comes from: the system clock, except in tests that drive it.
+    pub clock: Clock,
 }
 
 /// A configuration problem: the flag (or variable) and what is wrong with it.
@@ -96,6 +101,8 @@ impl Config {
             poll_interval: args.poll_interval,
             max_staleness: args.max_staleness,
             strategy: args.strategy,
+            resync_interval: args.resync_interval,
+            change_overlap: args.change_overlap,
             windows: args.windows,
             top_k: args.top_k as usize,
             max_user_id_length: args.max_user_id_length as usize,
@@ -121,6 +128,7 @@ impl Config {
                 max_requests: args.max_requests as usize,
                 ..Limits::default()
             },
+            clock: Clock::System,
         })
     }
 
@@ -244,7 +252,7 @@ mod tests {
         assert!(matches!(config.source, Source::Demo));
         assert_eq!(config.page_size, 100);
         assert_eq!(config.concurrency, 4);
-        assert_eq!(config.max_requests_per_second, 20.0);
+        assert_eq!(config.max_requests_per_second, 5.0);
         assert_eq!(config.timeout, Duration::from_secs(10));
         assert_eq!(config.poll_interval, Duration::from_secs(60));
         assert_eq!(config.max_staleness, Duration::from_secs(300));

@@ -55,6 +55,9 @@ pub struct PageRequest<'a> {
     pub page_size: u32,
     pub sort: Option<Sort>,
     pub filters: &'a [Filter],
+    /// Counts this request's attempts too (retries included), for whoever asks what one
+    /// operation cost while others share the client.
+    pub meter: Option<&'a AtomicU64>,
 }
 
 /// The `GET /sessions` client. Cheap to share behind an `Arc`; all requests share its limiter.
@@ -127,6 +130,9 @@ impl Client {
         loop {
             attempt += 1;
             self.limiter.acquire().await;
+            if let Some(meter) = request.meter {
+                meter.fetch_add(1, Ordering::Relaxed);
+            }
             let decoded = self.attempt(&url).await.and_then(|body| {
                 // A decoding error may quote the body (serde does: `invalid type: string "…"`);
                 // `attempt`'s own errors are redacted where they are made.

@@ -2,10 +2,13 @@
 //! bounded number in flight.
 //!
 //! Paging is by `created:asc`, so sessions created during a walk land after everything fetched
-//! so far instead of shifting pages still to come. The numbers the API reports about paging are
-//! checked, not followed blindly. What the sessions mean is the caller's business: the walk hands
+//! so far instead of shifting pages still to come. [`Pager::walk`] asks for pages by number, many
+//! at once; [`Pager::walk_by_created`] asks for page 1 of `created:gt:<last seen>` again and again
+//! (keyset paging), one at a time, so that sessions leaving the list during a long walk shift
+//! nothing. The numbers the API reports about paging are checked, not followed blindly. What the sessions mean is the caller's business: the walk hands
 //! each one, converted by the caller's function, to the caller's sink.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
@@ -15,7 +18,7 @@ use serde::Deserialize;
 use super::client::{decode_page, Client, PageRequest};
 use super::error::ApiError;
 use super::model::{Paging, SessionRef};
-use super::query::{Filter, Sort};
+use super::query::{Field, Filter, Op, Sort};
 
 /// How often (in pages) a long walk says that it is still going.
 const PROGRESS_EVERY: u64 = 500;
@@ -32,25 +35,50 @@ pub struct PagingSettings {
     pub concurrency: usize,
 }
 
-/// Pages through `GET /sessions` with one client.
+/// Pages through `GET /sessions` with one client. Several pagers may share a client (and so its
+/// rate limit); each counts the attempts made through it.
 pub struct Pager {
     client: Arc<Client>,
     settings: PagingSettings,
+    attempts: AtomicU64,
 }
 
-/// One decoded page: its paging numbers and the caller's form of each session.
+/// One decoded page: its paging numbers, the caller's form of each session, and the latest
+/// `createdMs` on it.
 struct Page<T> {
     paging: Paging,
     sessions: Vec<T>,
+    last_created_ms: Option<i64>,
+    first_created_ms: Option<i64>,
+    /// Whether `createdMs` never decreases along the page.
+    in_created_order: bool,
 }
 
 impl Pager {
     pub fn new(client: Arc<Client>, settings: PagingSettings) -> Self {
-        Pager { client, settings }
+        Pager {
+            client,
+            settings,
+            attempts: AtomicU64::new(0),
+        }
+    }
+
+    /// Another pager on the same client (same rate limit), counting its own attempts.
+    pub fn sibling(&self) -> Pager {
+        Pager::new(Arc::clone(&self.client), self.settings)
     }
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Attempts made through this pager, retries included.
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    pub fn page_size(&self) -> u32 {
+        self.settings.page_size
     }
 
     /// `totalItems` for each query, at most `concurrency` requests in flight, in query order.
@@ -84,6 +112,7 @@ impl Pager {
             page_size: 1,
             sort: None,
             filters,
+            meter: Some(&self.attempts),
         };
         self.client
             .fetch(&request, |body| {
@@ -147,6 +176,58 @@ impl Pager {
         Ok(plan.total_items)
     }
 
+    /// Pages through every session matching `filters` by key: page 1 of the filters plus
+    /// `created:gt:X`, X the last whole second before the newest session received, again and
+    /// again until a page comes back short. Sessions that leave the list meanwhile shift nothing,
+    /// so none is skipped; the sessions of one second may come twice (the sink must not mind).
+    /// When a whole page falls within one second, the next pages of the same query are asked for
+    /// by number. One request at a time. Returns the sessions received, repeats included.
+    pub async fn walk_by_created<T>(
+        &self,
+        filters: &[Filter],
+        convert: fn(&SessionRef<'_>) -> T,
+        mut sink: impl FnMut(T),
+    ) -> anyhow::Result<u64> {
+        let page_size = self.settings.page_size as usize;
+        let mut after: Option<i64> = None;
+        let mut page = 1u64;
+        let mut received = 0u64;
+        for request in 1u64.. {
+            let mut query = filters.to_vec();
+            query.extend(after.map(|x| Filter::time(Field::Created, Op::Gt, x)));
+            let data = self
+                .fetch_page(page, &query, convert)
+                .await
+                .with_context(|| format!("fetching sessions created after {after:?}"))?;
+            check_keyset_page(&data, after)?;
+            let count = data.sessions.len();
+            received += count as u64;
+            data.sessions.into_iter().for_each(&mut sink);
+            let Some(last) = data.last_created_ms.filter(|_| count == page_size) else {
+                return Ok(received);
+            };
+            if received > MAX_TOTAL_ITEMS as u64 {
+                bail!("more than {MAX_TOTAL_ITEMS} sessions received; refusing to go on");
+            }
+            // The largest whole second strictly before `last`: every session not yet seen was
+            // created at or after `last`, so none is skipped.
+            let next = (last + 999).div_euclid(1000) - 1;
+            if after.is_some_and(|a| next <= a) {
+                page += 1;
+            } else {
+                (after, page) = (Some(next), 1);
+            }
+            if request % PROGRESS_EVERY == 0 {
+                tracing::info!(
+                    requests = request,
+                    received,
+                    "still paging by creation time"
+                );
+            }
+        }
+        Ok(received)
+    }
+
     async fn fetch_page<T>(
         &self,
         page: u64,
@@ -158,6 +239,7 @@ impl Pager {
             page_size: self.settings.page_size,
             sort: Some(Sort::CREATED_ASC),
             filters,
+            meter: Some(&self.attempts),
         };
         let page_size = self.settings.page_size as usize;
         self.client
@@ -178,11 +260,35 @@ impl Pager {
                 }
                 Ok(Page {
                     paging: list.paging,
+                    last_created_ms: list.sessions.iter().map(|s| s.created_ms).max(),
+                    first_created_ms: list.sessions.first().map(|s| s.created_ms),
+                    in_created_order: list
+                        .sessions
+                        .windows(2)
+                        .all(|pair| pair[0].created_ms <= pair[1].created_ms),
                     sessions: list.sessions.iter().map(convert).collect(),
                 })
             })
             .await
     }
+}
+
+/// Keyset paging is only sound when the API sorts by `created` and honours `created:gt`.
+fn check_keyset_page<T>(page: &Page<T>, after: Option<i64>) -> Result<(), ApiError> {
+    if !page.in_created_order {
+        return Err(ApiError::Paging(
+            "asked for sort=created:asc, the page is not in that order".into(),
+        ));
+    }
+    if let (Some(after), Some(first)) = (after, page.first_created_ms) {
+        if first <= after.saturating_mul(1000) {
+            return Err(ApiError::Paging(format!(
+                "asked for sessions created after {after} (Unix seconds), the page starts with \
+                 one created at {first} ms"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A walk's view of how far it goes, corrected by what the pages show.

@@ -25,7 +25,21 @@ const LAST_POLL_REQUESTS: Definition = Definition {
 };
 const LAST_POLL_STRATEGY: Definition = Definition {
     name: "corbado_exporter_last_poll_strategy",
-    help: "1 for the strategy the last poll used (auto resolves to filter or scan).",
+    help: "1 for the strategy the last poll used (auto resolves to incremental or scan).",
+};
+const ACTIVE_SET_SESSIONS: Definition = Definition {
+    name: "corbado_exporter_active_set_sessions",
+    help: "Active sessions held between polls (incremental and auto).",
+};
+const ACTIVE_SET_TIMESTAMP: Definition = Definition {
+    name: "corbado_exporter_active_set_timestamp_seconds",
+    help: "Unix time of the poll whose active sessions the per-user gauges show.",
+};
+const RESYNCS: Definition = Definition {
+    name: "corbado_exporter_resyncs_total",
+    help: "Full re-pages of the active sessions by reason: initial, scheduled \
+           (--poll.resync-interval), mismatch (the set failed its proof against the counts), \
+           error (a change query failed).",
 };
 const POLLS: Definition = Definition {
     name: "corbado_exporter_polls_total",
@@ -72,6 +86,11 @@ pub struct ExporterMetrics {
     pub polls: IntCounter,
     pub poll_failures: IntCounter,
     pub strategy_fallbacks: IntCounter,
+    pub resyncs: IntCounterVec,
+    pub active_set_sessions: IntGauge,
+    /// Registered with the first complete active set, like `last_success`.
+    active_set_timestamp: Gauge,
+    active_set_registered: Mutex<bool>,
     pub api_requests: IntCounterVec,
     pub api_request_duration: Histogram,
     /// Registered at the first success only: before it there is no time to report, and a 0
@@ -103,12 +122,21 @@ impl Registrar {
 }
 
 impl ExporterMetrics {
-    /// `strategy_labels` are the values `corbado_exporter_last_poll_strategy` can take.
+    /// `strategy_labels` are the values `corbado_exporter_last_poll_strategy` can take,
+    /// `resync_labels` those of `corbado_exporter_resyncs_total`; each is exported from the start.
     pub fn new(
         project_id: &str,
         strategy_labels: &'static [&'static str],
+        resync_labels: &[&str],
     ) -> prometheus::Result<Self> {
         let r = Registrar(project_registry(project_id)?);
+        let resyncs = r.add(IntCounterVec::new(
+            Opts::new(RESYNCS.name, RESYNCS.help),
+            &["reason"],
+        )?)?;
+        for reason in resync_labels {
+            resyncs.with_label_values(&[reason]);
+        }
         let last_poll_strategy = r.labelled(LAST_POLL_STRATEGY, &["strategy"])?;
         for strategy in strategy_labels {
             last_poll_strategy.with_label_values(&[strategy]).set(0);
@@ -128,6 +156,10 @@ impl ExporterMetrics {
             polls: r.counter(POLLS)?,
             poll_failures: r.counter(POLL_FAILURES)?,
             strategy_fallbacks: r.counter(STRATEGY_FALLBACKS)?,
+            resyncs,
+            active_set_sessions: r.int_gauge(ACTIVE_SET_SESSIONS)?,
+            active_set_timestamp: Gauge::new(ACTIVE_SET_TIMESTAMP.name, ACTIVE_SET_TIMESTAMP.help)?,
+            active_set_registered: Mutex::new(false),
             api_requests: r.add(IntCounterVec::new(
                 Opts::new(API_REQUESTS.name, API_REQUESTS.help),
                 &["code"],
@@ -144,17 +176,31 @@ impl ExporterMetrics {
 
     /// Notes a successful poll whose `now` was `now_ms`.
     pub fn record_success(&self, now_ms: i64) {
-        self.last_success.set(now_ms as f64 / 1000.0);
-        let mut registered = self
-            .last_success_registered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        self.set_registering(&self.last_success, &self.last_success_registered, now_ms);
+    }
+
+    /// Notes that the per-user gauges now show the active set of the poll at `now_ms`.
+    pub fn record_active_set(&self, now_ms: i64) {
+        self.set_registering(
+            &self.active_set_timestamp,
+            &self.active_set_registered,
+            now_ms,
+        );
+    }
+
+    /// Active sessions held between polls.
+    pub fn set_active_set(&self, held: u64) {
+        self.active_set_sessions
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+
+    /// Sets a timestamp gauge to `now_ms` in seconds, registering it the first time.
+    fn set_registering(&self, gauge: &Gauge, registered: &Mutex<bool>, now_ms: i64) {
+        gauge.set(now_ms as f64 / 1000.0);
+        let mut registered = registered.lock().unwrap_or_else(|e| e.into_inner());
         if !*registered {
-            // Registration only fails for a duplicate name, which the flag rules out.
-            *registered = self
-                .registry
-                .register(Box::new(self.last_success.clone()))
-                .is_ok();
+            // Registration only fails for a duplicate name, which cannot happen here.
+            *registered = self.registry.register(Box::new(gauge.clone())).is_ok();
         }
     }
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use prometheus::{Registry, TextEncoder};
 
 pub use exporter::ExporterMetrics;
-pub use sessions::render_sessions;
+pub use sessions::{render_counts, render_sessions, render_users};
 pub use user_label::UserLabels;
 
 /// `Content-Type` of the text exposition format 0.0.4.

@@ -1,18 +1,28 @@
-//! The session gauges of one poll, rendered once from a [`Summary`] into the text format. The
-//! families are a table: a name, a HELP text, and where the value comes from.
+//! The session gauges of one poll, rendered once from a [`Summary`] into the text format: the
+//! counted ones ([`render_counts`]) and the per-user ones, which come from the active set
+//! ([`render_users`]) and may be of an earlier poll. The families are a table: a name, a HELP
+//! text, and where the value comes from.
 
 use prometheus::{IntGauge, IntGaugeVec, Opts};
 
 use super::{encode, gauge_value, project_registry, Definition, UserLabels};
-use crate::aggregate::{Summary, Window};
+use crate::aggregate::{bucket_label, Summary, Window, USER_BUCKETS};
 use crate::corbado::Status;
 
-/// Said in every session gauge's HELP: they describe the last successful poll.
+/// Said in every counted session gauge's HELP: they describe the last successful poll.
 const AS_OF: &str = "As of the last successful poll.";
+/// Said in every per-user gauge's HELP.
+const AS_OF_SET: &str =
+    "As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).";
 
 const SESSIONS: Definition = Definition {
     name: "corbado_sessions",
     help: "Sessions per status; statuses outside the documented enum count as unknown.",
+};
+
+const USERS_BY_ACTIVE_SESSIONS: Definition = Definition {
+    name: "corbado_users_by_active_sessions",
+    help: "Users holding at most le active sessions (cumulative; +Inf is every user holding one).",
 };
 
 const TOP_USERS: Definition = Definition {
@@ -73,12 +83,27 @@ fn opts(d: Definition) -> Opts {
     Opts::new(d.name, format!("{} {AS_OF}", d.help))
 }
 
-/// Renders the session gauges of one poll. Public for the golden test and the benchmarks.
+fn user_opts(d: Definition) -> Opts {
+    Opts::new(d.name, format!("{} {AS_OF_SET}", d.help))
+}
+
+/// Renders every session gauge of one poll. Public for the golden test and the benchmarks.
 pub fn render_sessions(
     summary: &Summary,
     project_id: &str,
     windows: &[Window],
     user_labels: &UserLabels,
+) -> anyhow::Result<String> {
+    let mut text = render_counts(summary, project_id, windows)?;
+    text.push_str(&render_users(summary, project_id, user_labels)?);
+    Ok(text)
+}
+
+/// Renders the counted session gauges: per status, and per window.
+pub fn render_counts(
+    summary: &Summary,
+    project_id: &str,
+    windows: &[Window],
 ) -> anyhow::Result<String> {
     let registry = project_registry(project_id)?;
 
@@ -102,13 +127,35 @@ pub fn render_sessions(
         }
         registry.register(Box::new(family))?;
     }
+    Ok(encode(&registry))
+}
+
+/// Renders the per-user gauges, which come from the active set.
+pub fn render_users(
+    summary: &Summary,
+    project_id: &str,
+    user_labels: &UserLabels,
+) -> anyhow::Result<String> {
+    let registry = project_registry(project_id)?;
     for (definition, value) in USER_GAUGES {
-        let gauge = IntGauge::with_opts(opts(definition))?;
+        let gauge = IntGauge::with_opts(user_opts(definition))?;
         gauge.set(gauge_value(value(summary)));
         registry.register(Box::new(gauge))?;
     }
+    let distribution = IntGaugeVec::new(user_opts(USERS_BY_ACTIVE_SESSIONS), &["le"])?;
+    for (i, &bound) in USER_BUCKETS.iter().enumerate() {
+        let users = summary
+            .users_by_active_sessions
+            .get(i)
+            .copied()
+            .unwrap_or(0);
+        distribution
+            .with_label_values(&[&bucket_label(bound)])
+            .set(gauge_value(users));
+    }
+    registry.register(Box::new(distribution))?;
     if !summary.top_users.is_empty() {
-        let top = IntGaugeVec::new(opts(TOP_USERS), &["user_id"])?;
+        let top = IntGaugeVec::new(user_opts(TOP_USERS), &["user_id"])?;
         for user in &summary.top_users {
             top.with_label_values(&[user_labels.label(&user.user_id).as_ref()])
                 .set(gauge_value(user.active_sessions));

@@ -1,39 +1,48 @@
-//! Polling: [`Poller::poll_once`], the loop around it, and which strategy a poll uses.
+//! Polling: which strategy a poll uses, one poll ([`Poller::poll_once`]), and the loops that run
+//! them ([`Poller::run`]).
+//!
+//! A poll has two parts. Its **counts** (per status, the unfiltered total, per window created,
+//! expiring and expired) are published as soon as they are counted. Its **active part** brings
+//! the active sessions (for the per-user gauges) up to date: `filter` pages them all, `incremental`
+//! keeps them between polls ([`incremental`]). `scan` does both at once from every session.
+//! [`Poller::run`] counts every interval whatever the active part does: when that takes longer
+//! than an interval (a first sync of a large project), it goes on in the background, sharing the
+//! client's rate limit, and the per-user gauges show the last complete set meanwhile.
 //!
 //! A poll takes one `now` (its start, in whole seconds, so that the API's second-resolution
-//! filters and local aggregation draw window edges in the same place), builds a complete
-//! [`Summary`] on the side, and only on success hands it to [`Store::publish`]. A failed poll is
-//! logged and counted; the previous snapshot stays until it goes stale.
-//!
-//! Owns the bookkeeping of a poll (the exporter's own series, the log line); the strategies, a
-//! file each, only collect: [`scan`], [`filter`], and [`auto`] (filter, checked, falling back to
-//! scan). It must not reach the network except through [`Pager`].
-//!
-//! Residual error while data moves: a session whose status changes between the request that
-//! counts it and a later one may be counted in its old status or, under the `status:eq:active`
-//! paging of `filter`, be skipped when an earlier active session ends and the pages shift by
-//! one. Either is bounded by the sessions that change during the poll.
+//! filters and local aggregation draw window edges in the same place). A failed part is logged
+//! and counted; what was published before stays until it goes stale. The strategies only
+//! collect; this file owns the bookkeeping (the exporter's own series, the log line). Nothing
+//! here reaches the network except through [`Pager`].
 
 mod auto;
+mod counts;
+mod explain;
 mod filter;
+mod incremental;
 mod scan;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::{Aggregator, Summary};
-use crate::clock;
+use crate::clock::Clock;
 use crate::corbado::Pager;
 use crate::snapshot::Store;
+use counts::{Counted, Counts, Verify};
+pub use incremental::ResyncReason;
 
 /// The `--poll.strategy` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Strategy {
     Auto,
+    Incremental,
     Filter,
     Scan,
 }
@@ -42,6 +51,7 @@ impl Strategy {
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Auto => "auto",
+            Strategy::Incremental => "incremental",
             Strategy::Filter => "filter",
             Strategy::Scan => "scan",
         }
@@ -51,19 +61,17 @@ impl Strategy {
 /// What a poll actually did: `auto` resolves to one of these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PollMethod {
+    Incremental,
     Filter,
     Scan,
 }
 
 impl PollMethod {
     /// The `strategy` label values of `corbado_exporter_last_poll_strategy`.
-    pub const LABELS: [&'static str; 2] = ["filter", "scan"];
+    pub const LABELS: [&'static str; 3] = ["incremental", "filter", "scan"];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            PollMethod::Filter => "filter",
-            PollMethod::Scan => "scan",
-        }
+        Self::LABELS[self as usize]
     }
 }
 
@@ -74,18 +82,52 @@ pub struct PollSettings {
     pub windows: Vec<Duration>,
     pub top_k: usize,
     pub interval: Duration,
+    /// `incremental`/`auto`: re-page every active session at least this often.
+    pub resync_interval: Duration,
+    /// `incremental`/`auto`: how far before the last sync the change queries reach back.
+    pub change_overlap: Duration,
+    pub clock: Clock,
 }
 
-/// What a strategy collected in one poll.
+/// What `scan` (or a fall-back to it) collected in one poll: everything at once.
 struct Collected {
     summary: Summary,
-    method: PollMethod,
-    /// Distinct sessions paged through.
     paged: u64,
-    /// Sessions seen twice and counted once.
     duplicates: u64,
-    /// Whether `auto` fell back to `scan` for it.
-    fell_back: bool,
+}
+
+/// What an active part brought: the per-user fields, and what it took.
+pub(crate) struct ActiveDone {
+    users: Summary,
+    /// Sessions received.
+    paged: u64,
+    duplicates: u64,
+    resync: Option<ResyncReason>,
+    /// Active sessions held between polls (`incremental`).
+    held: Option<u64>,
+}
+
+/// How an active part ended.
+pub(crate) enum ActiveOutcome {
+    Done(ActiveDone),
+    /// The API's filters failed a check (only when verifying, for `auto`); the reason says how.
+    Untrusted(String),
+}
+
+/// A poll whose counts are published, waiting for its active part.
+struct CountedPoll {
+    counts: Counts,
+    /// Requests the counts took.
+    requests: u64,
+    started: Instant,
+}
+
+/// Where a poll stands after its counts part.
+enum Step {
+    /// Counted; the active part comes next.
+    Counted(CountedPoll),
+    /// Done already: it scanned.
+    Complete(PollReport),
 }
 
 /// What one successful poll did.
@@ -94,116 +136,302 @@ pub struct PollReport {
     /// The poll's `now`, Unix milliseconds (whole seconds).
     pub now_ms: i64,
     pub method: PollMethod,
-    /// Requests made, retries included.
+    /// Requests made, retries included: the counts and the active part.
     pub requests: u64,
-    /// Distinct sessions paged through (not the project's total: `filter` pages active ones).
+    /// Sessions received while paging (not the project's total: the strategies page different
+    /// things; `incremental` counts the changed ones).
     pub paged: u64,
     /// Sessions seen twice and counted once.
     pub duplicates: u64,
     /// Whether `auto` fell back to `scan` in this poll.
     pub fell_back: bool,
+    /// Whether the active sessions were re-paged in full, and why.
+    pub resync: Option<ResyncReason>,
+    /// Active sessions held between polls (`incremental`).
+    pub active_set: Option<u64>,
 }
 
 pub struct Poller {
-    pager: Pager,
+    counts_pager: Pager,
+    /// The active part's own pager (same client, same rate limit), so that each part counts
+    /// its own requests while both run.
+    active_pager: Pager,
     store: Arc<Store>,
     settings: PollSettings,
     /// Whether `auto` is scanning; its warning is logged when this changes only.
     fallback: auto::FallbackState,
+    incremental: tokio::sync::Mutex<incremental::Incremental>,
+    counts_ok: AtomicBool,
+    active_ok: AtomicBool,
+    /// Whether an active part is running (in the background of [`Poller::run`]).
+    syncing: AtomicBool,
 }
 
 impl Poller {
     pub fn new(pager: Pager, store: Arc<Store>, settings: PollSettings) -> Self {
         Poller {
-            pager,
+            active_pager: pager.sibling(),
+            counts_pager: pager,
             store,
             settings,
             fallback: auto::FallbackState::default(),
+            incremental: tokio::sync::Mutex::new(incremental::Incremental::default()),
+            counts_ok: AtomicBool::new(false),
+            active_ok: AtomicBool::new(true),
+            syncing: AtomicBool::new(false),
         }
     }
 
-    /// Polls until `shutdown`, one poll at a time, a poll starting every `--poll.interval`
-    /// (later when the previous one ran long). Never returns early on an error.
+    /// Polls until `shutdown`: counts every `--poll.interval` (later when they ran long), and
+    /// the active part after each, unless the previous one is still running, which then goes
+    /// on and takes the newest counts when it is done. Never returns early on an error.
     pub async fn run(&self, shutdown: CancellationToken) {
+        let (handoff, latest) = watch::channel(None);
+        tokio::select! {
+            // Dropping the loops cancels their in-flight requests.
+            _ = shutdown.cancelled() => tracing::info!("shutdown: polling cancelled"),
+            () = self.count_loop(handoff) => {}
+            () = self.active_loop(latest) => {}
+        }
+    }
+
+    async fn count_loop(&self, handoff: watch::Sender<Option<Arc<CountedPoll>>>) {
         let mut ticker = tokio::time::interval(self.settings.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
+            ticker.tick().await;
             let started = Instant::now();
-            tokio::select! {
-                // Dropping the poll cancels its in-flight requests.
-                _ = shutdown.cancelled() => {
-                    tracing::info!("shutdown: poll cancelled");
-                    return;
+            match self.count_part().await {
+                Ok(Step::Counted(counted)) => {
+                    if self.syncing.load(Ordering::Relaxed) {
+                        tracing::info!(
+                            requests = counted.requests,
+                            "counts published; the active set is still syncing in the background"
+                        );
+                        self.record_counts_only(&counted);
+                    }
+                    handoff.send_replace(Some(Arc::new(counted)));
                 }
-                _ = self.poll_once() => {}
+                Ok(Step::Complete(report)) => self.record(&Ok(report), started.elapsed()),
+                Err(error) => self.record(&Err(error), started.elapsed()),
             }
             let took = started.elapsed();
             if took > self.settings.interval {
                 tracing::warn!(
                     duration_ms = took.as_millis() as u64,
                     interval_ms = self.settings.interval.as_millis() as u64,
-                    "poll took longer than --poll.interval; the next poll starts late"
+                    "counting took longer than --poll.interval; the next poll starts late"
                 );
             }
         }
     }
 
-    /// One poll: fetch, aggregate, publish. Updates the exporter's own metrics either way.
-    pub async fn poll_once(&self) -> anyhow::Result<PollReport> {
-        self.store.metrics.polls.inc();
-        let started = Instant::now();
-        let attempts_before = self.pager.client().attempts();
-        let now_ms = clock::now_whole_seconds_ms();
-
-        let result = self.collect(now_ms).await.and_then(suspicious_duplicates);
-        let requests = self.pager.client().attempts() - attempts_before;
-        let outcome = result.and_then(|collected| {
-            let report = PollReport {
-                now_ms,
-                method: collected.method,
-                requests,
-                paged: collected.paged,
-                duplicates: collected.duplicates,
-                fell_back: collected.fell_back,
+    async fn active_loop(&self, mut latest: watch::Receiver<Option<Arc<CountedPoll>>>) {
+        while latest.changed().await.is_ok() {
+            let Some(counted) = latest.borrow_and_update().clone() else {
+                continue;
             };
-            self.store
-                .publish(collected.summary, now_ms)
-                .context("rendering the metrics")?;
-            Ok(report)
-        });
-        self.record(&outcome, requests, started.elapsed());
+            self.syncing.store(true, Ordering::Relaxed);
+            let outcome = self.active_part(&counted).await;
+            self.syncing.store(false, Ordering::Relaxed);
+            self.record(&outcome, counted.started.elapsed());
+        }
+        // The count loop ended (it does not): wait for shutdown.
+        std::future::pending::<()>().await;
+    }
+
+    /// One whole poll, the active part awaited: counts, active sessions, publish. Updates the
+    /// exporter's own metrics either way.
+    pub async fn poll_once(&self) -> anyhow::Result<PollReport> {
+        let started = Instant::now();
+        let outcome = match self.count_part().await {
+            Ok(Step::Counted(counted)) => self.active_part(&counted).await,
+            Ok(Step::Complete(report)) => Ok(report),
+            Err(error) => Err(error),
+        };
+        self.record(&outcome, started.elapsed());
         outcome
     }
 
-    /// The exporter's own series and the log line for one poll's outcome.
-    fn record(&self, outcome: &anyhow::Result<PollReport>, requests: u64, took: Duration) {
+    /// A poll's start: counts published, or (`scan`, and `auto` when the totals do not add up)
+    /// everything scanned and published.
+    async fn count_part(&self) -> anyhow::Result<Step> {
+        self.store.metrics.polls.inc();
+        let started = Instant::now();
+        let before = self.counts_pager.attempts();
+        let now_ms = self.settings.clock.now_whole_seconds_ms();
+        let verify = match self.settings.strategy {
+            Strategy::Scan => {
+                let report = self.scan(&self.counts_pager, now_ms, false).await;
+                return self.counted(report.map(Step::Complete));
+            }
+            Strategy::Auto => Verify::Yes,
+            Strategy::Incremental | Strategy::Filter => Verify::No,
+        };
+        let windows = &self.settings.windows;
+        let step = match counts::count(&self.counts_pager, now_ms, windows, verify).await {
+            Ok(Counted::Trusted(counts)) => self
+                .store
+                .publish_counts(counts.summary(), now_ms)
+                .context("rendering the metrics")
+                .map(|()| {
+                    Step::Counted(CountedPoll {
+                        counts,
+                        requests: self.counts_pager.attempts() - before,
+                        started,
+                    })
+                }),
+            Ok(Counted::Untrusted(why)) => {
+                self.fallback.untrusted(&why, &self.store.metrics);
+                let report = self.scan(&self.counts_pager, now_ms, true).await;
+                report.map(|mut report| {
+                    report.requests = self.counts_pager.attempts() - before;
+                    Step::Complete(report)
+                })
+            }
+            Err(error) => Err(error),
+        };
+        self.counted(step)
+    }
+
+    fn counted(&self, step: anyhow::Result<Step>) -> anyhow::Result<Step> {
+        self.counts_ok.store(step.is_ok(), Ordering::Relaxed);
+        step
+    }
+
+    /// A poll's active part, after its counts: the per-user gauges, published.
+    async fn active_part(&self, counted: &CountedPoll) -> anyhow::Result<PollReport> {
+        let before = self.active_pager.attempts();
+        let now_ms = counted.counts.now_ms;
+        let outcome = self.sync_active(counted).await;
+        let requests = counted.requests + (self.active_pager.attempts() - before);
+        let report = match outcome {
+            Ok(ActiveOutcome::Done(done)) => self.publish_users(done, counted),
+            Ok(ActiveOutcome::Untrusted(why)) => {
+                self.fallback.untrusted(&why, &self.store.metrics);
+                self.scan(&self.active_pager, now_ms, true).await
+            }
+            Err(error) => Err(error),
+        };
+        self.active_ok.store(report.is_ok(), Ordering::Relaxed);
+        report.map(|report| PollReport {
+            requests: requests.max(report.requests),
+            ..report
+        })
+    }
+
+    async fn sync_active(&self, counted: &CountedPoll) -> anyhow::Result<ActiveOutcome> {
+        let (pager, settings) = (&self.active_pager, &self.settings);
+        let now_ms = counted.counts.now_ms;
+        match settings.strategy {
+            Strategy::Filter => filter::sync(pager, settings, now_ms, Verify::No).await,
+            Strategy::Incremental | Strategy::Auto => {
+                let verify = match settings.strategy {
+                    Strategy::Auto => Verify::Yes,
+                    _ => Verify::No,
+                };
+                let mut incremental = self.incremental.lock().await;
+                let metrics = &self.store.metrics;
+                let outcome = incremental
+                    .sync(pager, settings, &counted.counts, verify, metrics)
+                    .await;
+                metrics.set_active_set(incremental.held() as u64);
+                outcome
+            }
+            Strategy::Scan => anyhow::bail!("scan has no active part"),
+        }
+    }
+
+    fn publish_users(&self, done: ActiveDone, counted: &CountedPoll) -> anyhow::Result<PollReport> {
+        let now_ms = counted.counts.now_ms;
+        let method = match self.settings.strategy {
+            Strategy::Filter => PollMethod::Filter,
+            _ => PollMethod::Incremental,
+        };
+        check_duplicates(done.paged, done.duplicates)?;
+        self.fallback.trusted();
+        self.store
+            .publish_users(done.users, now_ms)
+            .context("rendering the metrics")?;
+        Ok(PollReport {
+            now_ms,
+            method,
+            requests: 0,
+            paged: done.paged,
+            duplicates: done.duplicates,
+            fell_back: false,
+            resync: done.resync,
+            active_set: done.held,
+        })
+    }
+
+    /// Scans every session with `pager` and publishes all of it.
+    async fn scan(
+        &self,
+        pager: &Pager,
+        now_ms: i64,
+        fell_back: bool,
+    ) -> anyhow::Result<PollReport> {
+        let before = pager.attempts();
+        let collected = scan::collect(pager, self.settings.aggregator(now_ms)).await?;
+        check_duplicates(collected.paged, collected.duplicates)?;
+        self.store
+            .publish(collected.summary, now_ms)
+            .context("rendering the metrics")?;
+        Ok(PollReport {
+            now_ms,
+            method: PollMethod::Scan,
+            requests: pager.attempts() - before,
+            paged: collected.paged,
+            duplicates: collected.duplicates,
+            fell_back,
+            resync: None,
+            active_set: None,
+        })
+    }
+
+    /// The series a counts part changes while the active part of an earlier poll still runs.
+    fn record_counts_only(&self, counted: &CountedPoll) {
         let metrics = &self.store.metrics;
-        metrics.last_poll_duration.set(took.as_secs_f64());
+        metrics.up.set(i64::from(self.up()));
         metrics
             .last_poll_requests
-            .set(i64::try_from(requests).unwrap_or(i64::MAX));
+            .set(i64::try_from(counted.requests).unwrap_or(i64::MAX));
+        metrics
+            .last_poll_duration
+            .set(counted.started.elapsed().as_secs_f64());
+        self.store.invalidate();
+    }
+
+    fn up(&self) -> bool {
+        self.counts_ok.load(Ordering::Relaxed) && self.active_ok.load(Ordering::Relaxed)
+    }
+
+    /// The exporter's own series and the log line for one poll's outcome.
+    fn record(&self, outcome: &anyhow::Result<PollReport>, took: Duration) {
+        let metrics = &self.store.metrics;
+        metrics.last_poll_duration.set(took.as_secs_f64());
+        metrics.up.set(i64::from(outcome.is_ok() && self.up()));
         match outcome {
             Ok(report) => {
-                metrics.up.set(1);
+                metrics
+                    .last_poll_requests
+                    .set(i64::try_from(report.requests).unwrap_or(i64::MAX));
                 metrics.set_strategy(report.method.as_str());
                 tracing::info!(
                     strategy = report.method.as_str(),
-                    requests,
+                    requests = report.requests,
                     sessions_paged = report.paged,
                     duplicates = report.duplicates,
+                    resync = report.resync.map(ResyncReason::as_str),
+                    active_set = report.active_set,
                     duration_ms = took.as_millis() as u64,
                     "poll finished"
                 );
             }
             Err(error) => {
-                metrics.up.set(0);
                 metrics.poll_failures.inc();
                 tracing::error!(
-                    requests,
                     duration_ms = took.as_millis() as u64,
                     error = format!("{error:#}"),
                     "poll failed"
@@ -211,31 +439,6 @@ impl Poller {
             }
         }
         self.store.invalidate();
-    }
-
-    async fn collect(&self, now_ms: i64) -> anyhow::Result<Collected> {
-        match self.settings.strategy {
-            Strategy::Scan => scan::collect(&self.pager, self.settings.aggregator(now_ms)).await,
-            Strategy::Filter => filter::collect(
-                &self.pager,
-                now_ms,
-                &self.settings.windows,
-                self.settings.aggregator(now_ms),
-                filter::Verify::No,
-            )
-            .await?
-            .trusted(),
-            Strategy::Auto => {
-                auto::collect(
-                    &self.pager,
-                    now_ms,
-                    &self.settings,
-                    &self.fallback,
-                    &self.store.metrics,
-                )
-                .await
-            }
-        }
     }
 }
 
@@ -252,9 +455,8 @@ const DUPLICATES_FLOOR: u64 = 10;
 /// Fails a poll in which more than a tenth of the sessions received came twice: no honest API
 /// pages like that (one that ignores `page` while echoing it does, or a proxy that caches pages).
 /// Fewer are counted once, with a warning.
-fn suspicious_duplicates(collected: Collected) -> anyhow::Result<Collected> {
-    let duplicates = collected.duplicates;
-    let received = collected.paged + duplicates;
+fn check_duplicates(paged: u64, duplicates: u64) -> anyhow::Result<()> {
+    let received = paged + duplicates;
     if duplicates >= DUPLICATES_FLOOR && duplicates.saturating_mul(10) > received {
         anyhow::bail!(
             "untrustworthy paging: {duplicates} of the {received} sessions received came twice \
@@ -268,5 +470,5 @@ fn suspicious_duplicates(collected: Collected) -> anyhow::Result<Collected> {
             "sessions came twice while paging; each was counted once"
         );
     }
-    Ok(collected)
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 
-use super::{Collected, PollMethod};
+use super::Collected;
 use crate::aggregate::{Aggregator, SessionFacts};
 use crate::corbado::Pager;
 
@@ -19,10 +19,8 @@ pub(super) async fn collect(
         .await
         .context("scanning sessions")?;
     Ok(Collected {
-        method: PollMethod::Scan,
         paged: aggregator.distinct(),
         duplicates: aggregator.duplicates(),
-        fell_back: false,
         summary: aggregator.finish(),
     })
 }

@@ -28,7 +28,7 @@ use crate::aggregate::Summary;
 use crate::clock;
 use faults::Plan;
 pub use faults::{Faults, Injected};
-pub use population::{Changes, Params, Population};
+pub use population::{Changes, Params, Population, Semantics};
 
 /// The project ID `--demo` and the simulator subcommand use unless told otherwise.
 pub const DEMO_PROJECT_ID: &str = "pro-demo";
@@ -149,6 +149,11 @@ impl Simulator {
     /// Runs `f` with the population locked for writing (fault injection, direct changes).
     pub fn with_population<T>(&self, f: impl FnOnce(&mut Population) -> T) -> T {
         f(&mut self.write())
+    }
+
+    /// Replaces how the API behaves where nobody has verified it, from the next change on.
+    pub fn set_semantics(&self, semantics: Semantics) {
+        self.write().set_semantics(semantics);
     }
 
     pub fn set_faults(&self, faults: Faults) {

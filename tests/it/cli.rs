@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::helpers::{eventually, exporter, spawn_sim, Running, PROJECT, SECRET};
+use crate::helpers::{eventually, eventually_some, exporter, spawn_sim, Running, PROJECT, SECRET};
 
 fn fails_with(args: &[&str], envs: &[(&str, &str)], first_line_has: &[&str]) {
     let output = exporter(args)
@@ -170,12 +170,15 @@ async fn demo_mode_serves_every_contract_metric_and_shuts_down_on_sigterm() {
         reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
     })
     .await;
-    let text = reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
+    // Ready once counted; the per-user gauges follow when the first active set is complete
+    // (2,500 active sessions at the default 5 requests/s: a few seconds).
+    let metrics = format!("http://{address}/metrics");
+    let text = eventually_some(Duration::from_secs(60), "the first active set", || async {
+        let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+        text.contains("corbado_exporter_active_set_timestamp_seconds{")
+            .then_some(text)
+    })
+    .await;
     for name in [
         "corbado_sessions{",
         "corbado_sessions_created_in_window{",
@@ -184,7 +187,13 @@ async fn demo_mode_serves_every_contract_metric_and_shuts_down_on_sigterm() {
         "corbado_users_with_active_sessions{",
         "corbado_user_active_sessions_max{",
         "corbado_user_active_sessions{",
+        "corbado_users_by_active_sessions{",
         "corbado_up{",
+        "corbado_exporter_active_set_sessions{",
+        "corbado_exporter_active_set_timestamp_seconds{",
+        "corbado_exporter_resyncs_total{",
+        "corbado_exporter_last_poll_strategy{",
+        "corbado_exporter_strategy_fallbacks_total{",
         "corbado_exporter_last_poll_success_timestamp_seconds{",
         "corbado_exporter_last_poll_duration_seconds{",
         "corbado_exporter_last_poll_requests{",

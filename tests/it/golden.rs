@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use corbado_exporter::aggregate::{parse_windows, StatusCounts, Summary, UserCount};
 use corbado_exporter::metrics::{render_sessions, ExporterMetrics, UserLabels};
-use corbado_exporter::poller::PollMethod;
+use corbado_exporter::poller::{PollMethod, ResyncReason};
 use corbado_exporter::snapshot::Store;
 
 const GOLDEN: &str = r#"# HELP corbado_sessions Sessions per status; statuses outside the documented enum count as unknown. As of the last successful poll.
@@ -32,21 +32,38 @@ corbado_sessions_expired_in_window{window="24h",project_id="pro-golden"} 77
 corbado_sessions_expiring_in_window{window="15m",project_id="pro-golden"} 2
 corbado_sessions_expiring_in_window{window="1h",project_id="pro-golden"} 8
 corbado_sessions_expiring_in_window{window="24h",project_id="pro-golden"} 120
-# HELP corbado_user_active_sessions Active sessions of the top-k users by active sessions (ties by user ID); IDs longer than --per-user.max-id-length as sha256:<16 hex digits>, an empty ID as (empty). As of the last successful poll.
+# HELP corbado_user_active_sessions Active sessions of the top-k users by active sessions (ties by user ID); IDs longer than --per-user.max-id-length as sha256:<16 hex digits>, an empty ID as (empty). As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).
 # TYPE corbado_user_active_sessions gauge
 corbado_user_active_sessions{user_id="usr-1",project_id="pro-golden"} 12
 corbado_user_active_sessions{user_id="usr-2",project_id="pro-golden"} 12
-# HELP corbado_user_active_sessions_max The most active sessions one user holds. As of the last successful poll.
+# HELP corbado_user_active_sessions_max The most active sessions one user holds. As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).
 # TYPE corbado_user_active_sessions_max gauge
 corbado_user_active_sessions_max{project_id="pro-golden"} 12
-# HELP corbado_users_with_active_sessions Distinct users holding at least one active session. As of the last successful poll.
+# HELP corbado_users_by_active_sessions Users holding at most le active sessions (cumulative; +Inf is every user holding one). As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).
+# TYPE corbado_users_by_active_sessions gauge
+corbado_users_by_active_sessions{le="+Inf",project_id="pro-golden"} 57
+corbado_users_by_active_sessions{le="1",project_id="pro-golden"} 30
+corbado_users_by_active_sessions{le="10",project_id="pro-golden"} 55
+corbado_users_by_active_sessions{le="100",project_id="pro-golden"} 57
+corbado_users_by_active_sessions{le="2",project_id="pro-golden"} 40
+corbado_users_by_active_sessions{le="20",project_id="pro-golden"} 57
+corbado_users_by_active_sessions{le="3",project_id="pro-golden"} 45
+corbado_users_by_active_sessions{le="5",project_id="pro-golden"} 50
+corbado_users_by_active_sessions{le="50",project_id="pro-golden"} 57
+# HELP corbado_users_with_active_sessions Distinct users holding at least one active session. As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).
 # TYPE corbado_users_with_active_sessions gauge
 corbado_users_with_active_sessions{project_id="pro-golden"} 57
 "#;
 
 /// The exporter's own series of [`fixed_store`], which the whole exposition puts before the
 /// session gauges. `REVISION` stands for the git revision the test binary was built from.
-const EXPORTER_SERIES: &str = r#"# HELP corbado_exporter_api_request_duration_seconds Latency of Corbado API requests, each attempt on its own.
+const EXPORTER_SERIES: &str = r#"# HELP corbado_exporter_active_set_sessions Active sessions held between polls (incremental and auto).
+# TYPE corbado_exporter_active_set_sessions gauge
+corbado_exporter_active_set_sessions{project_id="pro-golden"} 120
+# HELP corbado_exporter_active_set_timestamp_seconds Unix time of the poll whose active sessions the per-user gauges show.
+# TYPE corbado_exporter_active_set_timestamp_seconds gauge
+corbado_exporter_active_set_timestamp_seconds{project_id="pro-golden"} 1795626000
+# HELP corbado_exporter_api_request_duration_seconds Latency of Corbado API requests, each attempt on its own.
 # TYPE corbado_exporter_api_request_duration_seconds histogram
 corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="0.01"} 0
 corbado_exporter_api_request_duration_seconds_bucket{project_id="pro-golden",le="0.025"} 0
@@ -75,9 +92,10 @@ corbado_exporter_last_poll_duration_seconds{project_id="pro-golden"} 1.25
 # HELP corbado_exporter_last_poll_requests API requests the last poll made, retries included.
 # TYPE corbado_exporter_last_poll_requests gauge
 corbado_exporter_last_poll_requests{project_id="pro-golden"} 37
-# HELP corbado_exporter_last_poll_strategy 1 for the strategy the last poll used (auto resolves to filter or scan).
+# HELP corbado_exporter_last_poll_strategy 1 for the strategy the last poll used (auto resolves to incremental or scan).
 # TYPE corbado_exporter_last_poll_strategy gauge
-corbado_exporter_last_poll_strategy{strategy="filter",project_id="pro-golden"} 1
+corbado_exporter_last_poll_strategy{strategy="filter",project_id="pro-golden"} 0
+corbado_exporter_last_poll_strategy{strategy="incremental",project_id="pro-golden"} 1
 corbado_exporter_last_poll_strategy{strategy="scan",project_id="pro-golden"} 0
 # HELP corbado_exporter_last_poll_success_timestamp_seconds Unix time of the last successful poll (its start, in whole seconds).
 # TYPE corbado_exporter_last_poll_success_timestamp_seconds gauge
@@ -88,6 +106,12 @@ corbado_exporter_poll_failures_total{project_id="pro-golden"} 1
 # HELP corbado_exporter_polls_total Polls started.
 # TYPE corbado_exporter_polls_total counter
 corbado_exporter_polls_total{project_id="pro-golden"} 3
+# HELP corbado_exporter_resyncs_total Full re-pages of the active sessions by reason: initial, scheduled (--poll.resync-interval), mismatch (the set failed its proof against the counts), error (a change query failed).
+# TYPE corbado_exporter_resyncs_total counter
+corbado_exporter_resyncs_total{reason="error",project_id="pro-golden"} 0
+corbado_exporter_resyncs_total{reason="initial",project_id="pro-golden"} 1
+corbado_exporter_resyncs_total{reason="mismatch",project_id="pro-golden"} 0
+corbado_exporter_resyncs_total{reason="scheduled",project_id="pro-golden"} 0
 # HELP corbado_exporter_strategy_fallbacks_total Polls of the auto strategy whose filter check failed, so that they scanned instead.
 # TYPE corbado_exporter_strategy_fallbacks_total counter
 corbado_exporter_strategy_fallbacks_total{project_id="pro-golden"} 1
@@ -121,6 +145,7 @@ fn summary() -> Summary {
                 active_sessions: 12,
             },
         ],
+        users_by_active_sessions: vec![30, 40, 45, 50, 55, 57, 57, 57, 57],
     }
 }
 
@@ -150,14 +175,17 @@ fn top_k_of_zero_drops_the_per_user_family() {
 /// A store as after three polls (one failed): every series the alert rules and the dashboard
 /// read, with fixed values.
 fn fixed_store() -> Store {
-    let metrics = ExporterMetrics::new("pro-golden", &PollMethod::LABELS).expect("metrics");
+    let metrics = ExporterMetrics::new("pro-golden", &PollMethod::LABELS, &ResyncReason::LABELS)
+        .expect("metrics");
     metrics.polls.inc_by(3);
     metrics.poll_failures.inc();
     metrics.strategy_fallbacks.inc();
     metrics.up.set(1);
     metrics.last_poll_duration.set(1.25);
     metrics.last_poll_requests.set(37);
-    metrics.set_strategy(PollMethod::Filter.as_str());
+    metrics.set_strategy(PollMethod::Incremental.as_str());
+    metrics.resyncs.with_label_values(&["initial"]).inc();
+    metrics.set_active_set(120);
     metrics.api_requests.with_label_values(&["200"]).inc_by(36);
     metrics.api_requests.with_label_values(&["error"]).inc();
     for seconds in [0.0625, 0.25, 0.5] {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use corbado_exporter::aggregate::{parse_windows, Summary};
 use corbado_exporter::app::App;
-use corbado_exporter::clock;
+use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::config::{Config, LogFormat, LogLevel, Source};
 use corbado_exporter::corbado::RetryPolicy;
 use corbado_exporter::poller::{PollReport, Poller, Strategy};
@@ -117,6 +117,9 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
         ca_certificates: Vec::new(),
         web_config: None,
         limits: Limits::default(),
+        resync_interval: Duration::from_secs(3600),
+        change_overlap: Duration::from_secs(30),
+        clock: Clock::System,
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use corbado_exporter::aggregate::parse_windows;
 use corbado_exporter::aggregate::Summary;
 use corbado_exporter::metrics::{ExporterMetrics, UserLabels};
-use corbado_exporter::poller::{PollMethod, Strategy};
+use corbado_exporter::poller::{PollMethod, ResyncReason, Strategy};
 use corbado_exporter::server::gate::{self, Gate};
 use corbado_exporter::snapshot::Store;
 use corbado_exporter::web_config::LiveWebConfig;
@@ -119,7 +119,8 @@ async fn a_custom_telemetry_path_moves_the_metrics() {
 #[tokio::test(start_paused = true)]
 async fn stale_session_gauges_are_dropped_and_the_exporter_series_stay() {
     let windows = parse_windows("15m").expect("valid");
-    let metrics = ExporterMetrics::new("pro-stale", &PollMethod::LABELS).expect("metrics");
+    let metrics = ExporterMetrics::new("pro-stale", &PollMethod::LABELS, &ResyncReason::LABELS)
+        .expect("metrics");
     let state = Store::new(
         "pro-stale",
         windows,

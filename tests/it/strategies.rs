@@ -105,8 +105,8 @@ async fn filter_costs_counts_plus_active_pages_and_scan_one_request_per_page() {
 
     let filter = spawn_app(config(&sim.api_url(), Strategy::Filter)).await;
     let report = filter.poller.poll_once().await.expect("filter poll");
-    // unfiltered total + 5 statuses + created and expired per window (3) + active pages.
-    assert_eq!(report.requests, 1 + 5 + 2 * 3 + active.div_ceil(100));
+    // unfiltered total + 5 statuses + created, expiring and expired per window (3) + active pages.
+    assert_eq!(report.requests, 1 + 5 + 3 * 3 + active.div_ceil(100));
     assert_eq!(report.method, PollMethod::Filter);
 
     let before = sim.sim.requests();

@@ -19,8 +19,10 @@ impl Population {
         let secs = dt as f64 / 1000.0;
         let active = self.active.len() as f64;
 
-        // Expiry first: it is not random.
-        changes.expired = self.expire_due(now_ms);
+        // Expiry first: it is not random. Without a job, nothing expires until it is read.
+        if !self.params.semantics.lazy_expiry {
+            changes.expired = self.expire_due(now_ms);
+        }
 
         let rate = |mean: Duration| active * secs / mean.as_secs_f64().max(1.0);
         let logouts = self.draw(rate(self.params.mean_time_to_logout));
@@ -30,19 +32,20 @@ impl Population {
         changes.inactivity_reached = self.end_random(idle, Status::InactivityReached, now_ms);
         changes.revoked = self.end_random(revokes, Status::Revoked, now_ms);
 
-        // Arrivals keep the active count near its target in steady state.
-        let ends_per_sec = active.max(self.params.active as f64)
-            * (1.0 / self.params.mean_time_to_logout.as_secs_f64().max(1.0)
-                + 1.0 / self.params.mean_time_to_inactivity.as_secs_f64().max(1.0)
-                + 1.0 / self.params.mean_time_to_revocation.as_secs_f64().max(1.0));
-        let arrivals = self.draw(ends_per_sec * secs);
+        // Arrivals at the rate the history was generated with: a steady state.
+        let arrivals = self.draw(self.params.arrival_rate() * secs);
         for _ in 0..arrivals {
             self.create_session(now_ms);
         }
         changes.created = arrivals;
 
-        let touches = self.draw(active * secs / 600.0);
-        self.touch_random(touches, now_ms);
+        let refresh = self
+            .params
+            .mean_time_between_refreshes
+            .as_secs_f64()
+            .max(1.0);
+        let touches = self.draw(active * secs / refresh);
+        changes.expired += self.touch_random(touches, now_ms);
         self.maybe_burst(secs, now_ms, &mut changes);
         changes
     }
@@ -54,22 +57,34 @@ impl Population {
             .map(|&(_, index)| index)
             .collect();
         for &index in &due {
-            self.set_status(index, Status::Expired.index() as u8, now_ms);
+            self.end(index, Status::Expired, now_ms);
         }
         due.len() as u64
     }
 
-    /// Activity on `count` random active sessions.
-    fn touch_random(&mut self, count: u64, now_ms: i64) {
+    /// Users coming back to `count` random active sessions: each is refreshed (its expiry
+    /// slides), or found expired when its expiry passed unnoticed (lazy expiry). Returns how many
+    /// were found expired.
+    fn touch_random(&mut self, count: u64, now_ms: i64) -> u64 {
+        let mut expired = 0;
         for _ in 0..count {
             if self.active.is_empty() {
                 break;
             }
             let pos = self.rng.below(self.active.len() as u64) as usize;
-            let index = self.active[pos] as usize;
-            self.sessions[index].last_action_ms = now_ms;
-            self.sessions[index].updated_ms = now_ms;
+            let index = self.active[pos];
+            if self.sessions[index as usize].expires_ms <= now_ms {
+                self.end(index, Status::Expired, now_ms);
+                expired += 1;
+                continue;
+            }
+            self.set_expiry(index, now_ms + millis(self.params.lifetime));
+            let updated = self.stamp(now_ms);
+            let session = &mut self.sessions[index as usize];
+            session.last_action_ms = now_ms;
+            session.updated_ms = updated;
         }
+        expired
     }
 
     /// Bursts: a stolen-token scare (mass revocation) or a key rotation (mass expiry), about
@@ -103,7 +118,7 @@ impl Population {
         while done < count && !self.active.is_empty() {
             let pos = self.rng.below(self.active.len() as u64) as usize;
             let index = self.active[pos];
-            self.set_status(index, status.index() as u8, now_ms);
+            self.end(index, status, now_ms);
             done += 1;
         }
         done
@@ -114,13 +129,8 @@ impl Population {
         while done < count && !self.active.is_empty() {
             let pos = self.rng.below(self.active.len() as u64) as usize;
             let index = self.active[pos];
-            let i = index as usize;
-            // The expiry moves to now; re-key the expiry index around it.
-            let old = (self.sessions[i].expires_ms, index);
-            self.by_expiry[usize::from(self.sessions[i].status)].remove(&old);
-            self.sessions[i].expires_ms = now_ms;
-            self.by_expiry[usize::from(self.sessions[i].status)].insert((now_ms, index));
-            self.set_status(index, Status::Expired.index() as u8, now_ms);
+            self.set_expiry(index, now_ms);
+            self.end(index, Status::Expired, now_ms);
             done += 1;
         }
         done
@@ -142,7 +152,7 @@ impl Population {
             created_ms: created,
             expires_ms: created + millis(self.params.lifetime),
             last_action_ms: created,
-            updated_ms: created,
+            updated_ms: self.stamp(created),
             user,
             status: Status::Active.index() as u8,
             active_pos: 0,

@@ -1,5 +1,7 @@
-//! The initial population: sessions spread over the history, the last lifetime dense enough that
-//! about `Params::active` of them are active now, statuses drawn with realistic weights.
+//! The initial population: sessions spread over the history, the last lifetime as dense as live
+//! arrivals make it ([`Params::arrival_rate`], so that a created-per-minute panel does not jump
+//! when the simulator starts evolving), each recent one still active with the probability that it
+//! has not ended since, statuses drawn with realistic weights.
 
 use super::{millis, Params, Population, Session, DAY, SECOND};
 use crate::corbado::Status;
@@ -33,10 +35,8 @@ impl Layout {
     fn new(params: &Params, now_ms: i64) -> Self {
         let n = params.sessions;
         let lifetime = millis(params.lifetime);
-        // Put enough sessions in the last lifetime for `active` of them to be active.
-        let recent = n
-            .min(((params.active as f64) / 0.8).ceil() as u64)
-            .max(n / 100);
+        let arrivals = params.arrival_rate() * params.lifetime.as_secs_f64();
+        let recent = n.min(arrivals.ceil() as u64).max(n / 100);
         Layout {
             now_ms,
             lifetime,
@@ -66,11 +66,7 @@ impl Population {
     pub fn generate(params: Params, now_ms: i64) -> Self {
         let mut rng = SplitMix64::new(params.seed);
         let layout = Layout::new(&params, now_ms);
-        let p_active = if layout.recent == 0 {
-            0.0
-        } else {
-            (params.active as f64 / layout.recent as f64).min(1.0)
-        };
+        let end_rate = params.end_rate();
         let mut population = Population {
             sessions: Vec::with_capacity(usize::try_from(params.sessions).unwrap_or(0)),
             by_status: Default::default(),
@@ -85,9 +81,10 @@ impl Population {
             let created = layout.created(i);
             let expires = created + layout.lifetime;
             let user = population.pick_user(&mut rng);
+            let age_s = (now_ms - created) as f64 / 1000.0;
             let status = if expires <= now_ms {
                 pick(&mut rng, &ENDED)
-            } else if rng.chance(p_active) {
+            } else if rng.chance((-end_rate * age_s).exp()) {
                 Status::Active
             } else {
                 pick(&mut rng, &ENDED_EARLY)

@@ -24,13 +24,15 @@ use std::time::Duration;
 
 use crate::corbado::Status;
 use crate::rng::SplitMix64;
-pub use params::{Changes, Params};
+pub use params::{Changes, Params, Semantics};
 pub use query::PageResult;
 
 /// Status codes as stored: the five documented ones by [`Status::index`], then one value outside
-/// the enum, for fault injection.
+/// the enum, for fault injection, then sessions deleted from the list (revoked, under
+/// [`Semantics::delete_revoked`]), which no query returns or counts.
 const UNKNOWN: u8 = 5;
-const STATUS_SLOTS: usize = 6;
+const DELETED: u8 = 6;
+const STATUS_SLOTS: usize = 7;
 /// The wire value of the out-of-enum status.
 pub const UNKNOWN_STATUS_VALUE: &str = "suspended";
 
@@ -81,6 +83,11 @@ impl Population {
         self.active.len()
     }
 
+    /// Sessions the list shows: all but the deleted ones.
+    pub fn listed(&self) -> usize {
+        self.sessions.len() - self.deleted()
+    }
+
     fn pick_user(&self, rng: &mut SplitMix64) -> u32 {
         // Quadratic skew: user 0 draws ~1/sqrt(users) of all sessions, most users a handful.
         let u = rng.next_f64();
@@ -96,6 +103,28 @@ impl Population {
         self.by_status[usize::from(session.status)].insert(index);
         self.by_expiry[usize::from(session.status)].insert((session.expires_ms, index));
         self.sessions.push(session);
+    }
+
+    /// Ends an active session with `status` as the API's semantics say: revoked ones deleted
+    /// when it deletes them, `updated` moved unless endings leave it alone.
+    fn end(&mut self, index: u32, status: Status, now_ms: i64) {
+        let semantics = &self.params.semantics;
+        let code = if status == Status::Revoked && semantics.delete_revoked {
+            DELETED
+        } else {
+            status.index() as u8
+        };
+        let keep_updated = semantics.ended_keeps_updated;
+        let updated = self.sessions[index as usize].updated_ms;
+        self.set_status(index, code, now_ms);
+        if keep_updated {
+            self.sessions[index as usize].updated_ms = updated;
+        }
+    }
+
+    /// `updated` as the API stamps it at `now_ms` (behind, under [`Semantics::updated_lag`]).
+    fn stamp(&self, now_ms: i64) -> i64 {
+        now_ms - millis(self.params.semantics.updated_lag)
     }
 
     /// Changes a session's status, keeping every index right.
@@ -122,7 +151,26 @@ impl Population {
         self.by_status[usize::from(status)].insert(index);
         self.by_expiry[usize::from(status)].insert((expires, index));
         self.sessions[i].status = status;
-        self.sessions[i].updated_ms = now_ms;
+        self.sessions[i].updated_ms = self.stamp(now_ms);
+    }
+
+    /// Moves a session's expiry, keeping the expiry index right.
+    fn set_expiry(&mut self, index: u32, expires_ms: i64) {
+        let session = &mut self.sessions[index as usize];
+        let slot = usize::from(session.status);
+        self.by_expiry[slot].remove(&(session.expires_ms, index));
+        session.expires_ms = expires_ms;
+        self.by_expiry[slot].insert((expires_ms, index));
+    }
+
+    /// Sessions deleted from the list.
+    fn deleted(&self) -> usize {
+        self.by_status[usize::from(DELETED)].len()
+    }
+
+    /// Replaces how the API behaves where nobody has verified it, from now on.
+    pub fn set_semantics(&mut self, semantics: Semantics) {
+        self.params.semantics = semantics;
     }
 
     /// Gives `count` sessions (the newest ones that are not active) the out-of-enum status,
@@ -135,7 +183,7 @@ impl Population {
                 break;
             }
             let status = self.sessions[index as usize].status;
-            if status != Status::Active.index() as u8 && status != UNKNOWN {
+            if status != Status::Active.index() as u8 && status != UNKNOWN && status != DELETED {
                 self.set_status(index, UNKNOWN, now);
                 done += 1;
             }
@@ -158,7 +206,7 @@ pub fn user_id(user: u32) -> String {
 
 fn status_value(code: u8) -> &'static str {
     match code {
-        UNKNOWN => UNKNOWN_STATUS_VALUE,
+        UNKNOWN | DELETED => UNKNOWN_STATUS_VALUE,
         code => Status::ALL[usize::from(code)].as_str(),
     }
 }

@@ -24,6 +24,27 @@ pub struct Params {
     pub mean_time_to_revocation: Duration,
     /// Mean time between bursts of revocations or expiries.
     pub mean_time_between_bursts: Duration,
+    /// Mean time between two refreshes of one active session (its user comes back: `lastAction`
+    /// and `updated` move, and the expiry slides to a full lifetime from then).
+    pub mean_time_between_refreshes: Duration,
+    /// How the API behaves where nobody has verified it.
+    pub semantics: Semantics,
+}
+
+/// The API's behaviours that nobody has verified, each a switch. The default is what the API
+/// reference suggests: `updated` moves on creation, on every status change and on refresh; a job
+/// sets `expired` when the expiry passes; revoked sessions stay listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Semantics {
+    /// Ending a session (logout, inactivity, revocation, expiry) leaves `updated` alone.
+    pub ended_keeps_updated: bool,
+    /// No job expires sessions: one past its expiry stays `active` until its user comes back,
+    /// when it is found expired.
+    pub lazy_expiry: bool,
+    /// Revoking a session deletes it from the list.
+    pub delete_revoked: bool,
+    /// `updated` is stamped this far behind the clock: the API's clock lags the exporter's.
+    pub updated_lag: Duration,
 }
 
 impl Params {
@@ -40,7 +61,29 @@ impl Params {
             mean_time_to_inactivity: Duration::from_secs(16 * 3600),
             mean_time_to_revocation: Duration::from_secs(10 * 24 * 3600),
             mean_time_between_bursts: Duration::from_secs(20 * 60),
+            mean_time_between_refreshes: Duration::from_secs(10 * 60),
+            semantics: Semantics::default(),
         }
+    }
+
+    /// Ends per second per active session: logouts, inactivity and revocations together.
+    pub fn end_rate(&self) -> f64 {
+        [
+            self.mean_time_to_logout,
+            self.mean_time_to_inactivity,
+            self.mean_time_to_revocation,
+        ]
+        .iter()
+        .map(|mean| 1.0 / mean.as_secs_f64().max(1.0))
+        .sum()
+    }
+
+    /// New sessions per second, in the history and live alike: the rate at which, with sessions
+    /// ending at [`Self::end_rate`] or at the end of their lifetime, about `active` are active.
+    pub fn arrival_rate(&self) -> f64 {
+        let rate = self.end_rate();
+        let kept = 1.0 - (-rate * self.lifetime.as_secs_f64()).exp();
+        self.active as f64 * rate / kept.max(1e-9)
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::ops::Bound;
 
-use super::{session_id, status_value, user_id, Population, SECOND, UNKNOWN, UNKNOWN_STATUS_VALUE};
+use super::{
+    session_id, status_value, user_id, Population, DELETED, SECOND, UNKNOWN, UNKNOWN_STATUS_VALUE,
+};
 use crate::corbado::query::{parse_time, Field, Filter, Op, Sort};
 use crate::corbado::Status;
 
@@ -132,7 +134,7 @@ impl Population {
             return None;
         }
         let skip = usize::try_from(plan.offset).unwrap_or(usize::MAX);
-        if plan.residual.is_empty() {
+        if plan.residual.is_empty() && self.deleted() == 0 {
             let start = lo.saturating_add(skip).min(hi);
             let end = start.saturating_add(plan.page_size as usize).min(hi);
             return Some(PageResult {
@@ -162,7 +164,8 @@ impl Population {
     fn candidates<'a>(&'a self, plan: &QueryPlan<'_>) -> Box<dyn Iterator<Item = u32> + 'a> {
         let (lo, hi) = (plan.lo as u32, plan.hi as u32);
         let Some(status) = plan.status else {
-            return Box::new(lo..hi);
+            // Deleted sessions are in no status set; only a walk over indexes must skip them.
+            return Box::new((lo..hi).filter(|&i| self.sessions[i as usize].status != DELETED));
         };
         let Some(code) = status else {
             return Box::new(std::iter::empty());

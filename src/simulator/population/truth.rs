@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{millis, user_id, Population};
-use crate::aggregate::{Summary, UserCount};
+use super::{millis, user_id, Population, DELETED};
+use crate::aggregate::{Summary, UserCount, USER_BUCKETS};
 use crate::corbado::Status;
 
 impl Population {
@@ -21,7 +21,7 @@ impl Population {
             ..Summary::default()
         };
         let mut per_user: HashMap<u32, u64> = HashMap::new();
-        for s in &self.sessions {
+        for s in self.sessions.iter().filter(|s| s.status != DELETED) {
             summary
                 .statuses
                 .add(Status::ALL.get(usize::from(s.status)).copied());
@@ -45,6 +45,11 @@ impl Population {
         }
         summary.users_with_active_sessions = per_user.len() as u64;
         summary.user_active_sessions_max = per_user.values().copied().max().unwrap_or(0);
+        // Cumulative by construction: a user counts under every bound at or above their count.
+        summary.users_by_active_sessions = USER_BUCKETS
+            .iter()
+            .map(|&bound| per_user.values().filter(|&&n| n <= bound).count() as u64)
+            .collect();
         let mut users: Vec<(String, u64)> =
             per_user.into_iter().map(|(u, n)| (user_id(u), n)).collect();
         users.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
