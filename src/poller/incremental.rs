@@ -10,8 +10,8 @@
 //! query, and every `--poll.resync-interval` re-page the active sessions in full: a resync.
 //!
 //! Counts and pages are not one snapshot: a session that changes between the counts and the
-//! walk makes an honest set differ from them. When the proof fails, the sessions changed since
-//! the poll began are fetched (one page, usually), and the proof allows a difference of at most
+//! walk makes an honest set differ from them. When the proof fails, the sessions changed after
+//! the poll's `now` are fetched (one page, usually), and the proof allows a difference of at most
 //! that many before it calls a mismatch.
 
 use anyhow::Context as _;
@@ -249,9 +249,11 @@ impl Incremental {
             self.explainer.proven();
             return Ok(true);
         }
+        // Changed after the poll's `now` (the counts were asked for after it): the race. A change
+        // at `now` or before is seen alike by the counts and the walks.
         let mut during = std::collections::HashSet::new();
-        let since = Filter::time(Field::Updated, Op::Gt, now_s - 1);
-        let created = Filter::time(Field::Created, Op::Gt, now_s - 1);
+        let since = Filter::time(Field::Updated, Op::Gt, now_s);
+        let created = Filter::time(Field::Created, Op::Gt, now_s);
         for filter in [since, created] {
             let mut recent = Vec::new();
             pager

@@ -46,6 +46,8 @@ pub struct Simulator {
     next_request_id: AtomicU64,
     /// Sessions created or changed by `advance` so far: the bound on what a poll can miss.
     changed: AtomicU64,
+    /// When requests arrived (tokio's clock, so paused time in tests), once asked to keep them.
+    arrivals: Mutex<Option<Vec<tokio::time::Instant>>>,
 }
 
 impl Simulator {
@@ -59,6 +61,7 @@ impl Simulator {
             requests: AtomicU64::new(0),
             next_request_id: AtomicU64::new(1),
             changed: AtomicU64::new(0),
+            arrivals: Mutex::new(None),
         })
     }
 
@@ -176,6 +179,38 @@ impl Simulator {
         }
         let mut rng = self.fault_rng.lock().unwrap_or_else(|e| e.into_inner());
         faults.plan(page, &mut rng)
+    }
+
+    /// Starts keeping the arrival time of every authenticated, well-formed request.
+    pub fn keep_arrivals(&self) {
+        *self.arrivals.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    }
+
+    /// The arrival times kept since [`Self::keep_arrivals`].
+    pub fn arrivals(&self) -> Vec<tokio::time::Instant> {
+        let arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        arrivals.clone().unwrap_or_default()
+    }
+
+    fn note_arrival(&self) {
+        if let Some(arrivals) = self
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            arrivals.push(tokio::time::Instant::now());
+        }
+    }
+
+    /// The status to answer a request with these filters with, if `fail_filter` matches one.
+    fn failing_filter(&self, filters: &[crate::corbado::Filter]) -> Option<u16> {
+        let faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let (prefix, code) = faults.fail_filter.as_ref()?;
+        filters
+            .iter()
+            .any(|f| f.to_string().starts_with(prefix.as_str()))
+            .then_some(*code)
     }
 
     /// Requests received so far, answered or refused.

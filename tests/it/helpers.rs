@@ -72,6 +72,11 @@ pub async fn spawn_sim(sessions: u64, seed: u64) -> TestSim {
         Params::realistic(sessions, seed),
         clock::now_whole_seconds_ms(),
     );
+    serve_sim(population).await
+}
+
+/// Serves `population` on a loopback port with the test credentials.
+pub async fn serve_sim(population: Population) -> TestSim {
     let sim = Simulator::new(population, PROJECT, SECRET);
     let shutdown = CancellationToken::new();
     let address = sim

@@ -7,6 +7,7 @@ mod deploy;
 mod golden;
 mod helpers;
 mod hostile;
+mod incremental;
 mod openapi;
 mod prometheus;
 mod promtool;

@@ -1,0 +1,336 @@
+//! `incremental` (and `auto`, which is it with checks) poll after poll with churn in between,
+//! against the simulator's ground truth, for every API behaviour the contract lists as
+//! unverified: exact after every poll, resyncs counted by reason, and the budget respected.
+//!
+//! The exporter and the simulator share a clock the test moves: each step, the population
+//! evolves by a minute (creations, logouts, refreshes that slide expiries, expiries, bursts),
+//! then one poll runs and is checked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use corbado_exporter::clock::{self, Clock};
+use corbado_exporter::poller::{PollMethod, ResyncReason, Strategy};
+use corbado_exporter::simulator::{Faults, Params, Population, Semantics};
+
+use crate::helpers::{config, serve_sim, spawn_app, TestApp, TestSim};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A lively project: 20,000 sessions, about 1,000 active, 30-minute lifetimes (so sessions
+/// expire every minute), refreshes every 10 minutes, ends and arrivals a few times faster
+/// than in real life, and bursts.
+fn lively(seed: u64, semantics: Semantics) -> Params {
+    Params {
+        lifetime: Duration::from_secs(30 * 60),
+        history: Duration::from_secs(2 * 24 * 3600),
+        semantics,
+        ..Params::demo(20_000, seed)
+    }
+}
+
+struct Run {
+    sim: TestSim,
+    app: TestApp,
+    clock: Clock,
+}
+
+async fn start(strategy: Strategy, params: Params, resync_interval: Duration) -> Run {
+    let now = clock::now_whole_seconds_ms();
+    let sim = serve_sim(Population::generate(params, now)).await;
+    let clock = Clock::manual(now);
+    let mut config = config(&sim.api_url(), strategy);
+    config.clock = clock.clone();
+    config.resync_interval = resync_interval;
+    let app = spawn_app(config).await;
+    Run { sim, app, clock }
+}
+
+impl Run {
+    /// Moves both clocks on by `by`, evolving the population, then polls and checks every
+    /// gauge against the truth. Returns the poll's report.
+    async fn step(&self, by: Duration, what: &str) -> corbado_exporter::poller::PollReport {
+        let now = self.clock.advance(by);
+        self.sim.sim.advance(now);
+        let report = self.app.poller.poll_once().await.expect(what);
+        self.sim.assert_exact(&self.app, &report, what);
+        report
+    }
+
+    fn resyncs(&self, reason: ResyncReason) -> u64 {
+        self.app
+            .store
+            .metrics
+            .resyncs
+            .with_label_values(&[reason.as_str()])
+            .get()
+    }
+}
+
+/// 22 polls a minute apart; returns the reports.
+async fn churn(run: &Run, name: &str) -> Vec<corbado_exporter::poller::PollReport> {
+    let mut reports = Vec::new();
+    for i in 0..22 {
+        let report = run.step(MINUTE, &format!("{name}: poll {i}")).await;
+        assert_eq!(report.method, PollMethod::Incremental, "{name}: poll {i}");
+        reports.push(report);
+    }
+    assert!(
+        run.sim.sim.changed_sessions() > 500,
+        "{name}: too little churn to mean anything ({})",
+        run.sim.sim.changed_sessions()
+    );
+    reports
+}
+
+#[tokio::test]
+async fn the_documented_semantics_prove_every_poll_and_resync_only_on_schedule() {
+    let run = start(
+        Strategy::Incremental,
+        lively(31, Semantics::default()),
+        Duration::from_secs(10 * 60),
+    )
+    .await;
+    let reports = churn(&run, "default").await;
+    assert_eq!(run.resyncs(ResyncReason::Initial), 1);
+    assert_eq!(
+        run.resyncs(ResyncReason::Scheduled),
+        2,
+        "at minutes 10 and 20"
+    );
+    assert_eq!(run.resyncs(ResyncReason::Mismatch), 0);
+    assert_eq!(run.resyncs(ResyncReason::Error), 0);
+    // A steady poll pays for what changed: counts plus a few pages, far below a full re-page.
+    let active = run.sim.sim.with_population(|p| p.active_count()) as u64;
+    let steady: Vec<u64> = reports
+        .iter()
+        .filter(|r| r.resync.is_none())
+        .map(|r| r.requests)
+        .collect();
+    let worst = steady.iter().copied().max().expect("steady polls");
+    assert!(
+        worst < 15 + active.div_ceil(100),
+        "a steady poll took {worst} requests; paging {active} active sessions takes more"
+    );
+    assert_eq!(
+        run.app.store.metrics.active_set_sessions.get(),
+        active as i64
+    );
+}
+
+#[tokio::test]
+async fn ended_sessions_that_keep_updated_cost_resyncs_but_never_a_wrong_number() {
+    let semantics = Semantics {
+        ended_keeps_updated: true,
+        ..Semantics::default()
+    };
+    let run = start(
+        Strategy::Auto,
+        lively(32, semantics),
+        Duration::from_secs(3600),
+    )
+    .await;
+    let reports = churn(&run, "ended keeps updated").await;
+    let mismatches = run.resyncs(ResyncReason::Mismatch);
+    assert!(mismatches >= 15, "only {mismatches} mismatches in 22 polls");
+    assert_eq!(
+        reports
+            .iter()
+            .filter(|r| r.resync == Some(ResyncReason::Mismatch))
+            .count() as u64,
+        mismatches
+    );
+}
+
+#[tokio::test]
+async fn lazy_expiry_is_held_the_way_the_api_counts_it() {
+    let semantics = Semantics {
+        lazy_expiry: true,
+        ..Semantics::default()
+    };
+    let run = start(
+        Strategy::Auto,
+        lively(33, semantics),
+        Duration::from_secs(3600),
+    )
+    .await;
+    churn(&run, "lazy expiry").await;
+    let past_due = run.sim.sim.with_population(|p| {
+        let now = p.clock_ms();
+        p.expected(now, &[], 0)
+            .count(corbado_exporter::corbado::Status::Active)
+            - p.expected(now, &[Duration::from_secs(1 << 30)], 0)
+                .expiring_in_window[0]
+    });
+    assert!(
+        past_due > 20,
+        "the test needs sessions listed active past their expiry: {past_due}"
+    );
+    assert_eq!(run.resyncs(ResyncReason::Mismatch), 0);
+}
+
+#[tokio::test]
+async fn deleted_revocations_are_caught_by_the_proof() {
+    let semantics = Semantics {
+        delete_revoked: true,
+        ..Semantics::default()
+    };
+    let run = start(
+        Strategy::Auto,
+        lively(34, semantics),
+        Duration::from_secs(3600),
+    )
+    .await;
+    churn(&run, "delete revoked").await;
+    assert!(run.resyncs(ResyncReason::Mismatch) >= 1);
+}
+
+#[tokio::test]
+async fn clock_skew_within_the_overlap_changes_nothing() {
+    let semantics = Semantics {
+        updated_lag: Duration::from_secs(20),
+        ..Semantics::default()
+    };
+    let run = start(
+        Strategy::Auto,
+        lively(35, semantics),
+        Duration::from_secs(3600),
+    )
+    .await;
+    churn(&run, "updated lags 20s").await;
+    assert_eq!(run.resyncs(ResyncReason::Mismatch), 0);
+}
+
+#[tokio::test]
+async fn a_failed_change_query_resyncs_for_error_and_stays_exact() {
+    let run = start(
+        Strategy::Incremental,
+        lively(36, Semantics::default()),
+        Duration::from_secs(3600),
+    )
+    .await;
+    run.step(MINUTE, "first poll").await;
+    run.step(MINUTE, "second poll").await;
+    run.sim.sim.set_faults(Faults {
+        fail_filter: Some(("updated:gt".into(), 400)),
+        ..Faults::default()
+    });
+    let report = run.step(MINUTE, "change query refused").await;
+    assert_eq!(report.resync, Some(ResyncReason::Error));
+    run.sim.sim.set_faults(Faults::default());
+    let report = run.step(MINUTE, "change query back").await;
+    assert_eq!(report.resync, None);
+    assert_eq!(run.resyncs(ResyncReason::Error), 1);
+    assert_eq!(run.resyncs(ResyncReason::Initial), 1);
+}
+
+#[tokio::test]
+async fn a_failed_resync_fails_the_poll_and_the_next_one_resyncs_for_error() {
+    let run = start(
+        Strategy::Incremental,
+        lively(37, Semantics::default()),
+        Duration::from_secs(3600),
+    )
+    .await;
+    run.sim.sim.set_faults(Faults {
+        fail_filter: Some(("status:eq:active".into(), 400)),
+        ..Faults::default()
+    });
+    let now = run.clock.advance(MINUTE);
+    run.sim.sim.advance(now);
+    run.app
+        .poller
+        .poll_once()
+        .await
+        .expect_err("counting active sessions is refused");
+    run.sim.sim.set_faults(Faults::default());
+    run.step(MINUTE, "recovered").await;
+    assert_eq!(run.resyncs(ResyncReason::Initial), 1);
+    assert_eq!(run.app.store.metrics.up.get(), 1);
+    let _ = Arc::clone(&run.app.store);
+}
+
+/// A first sync of a large active set at 5 requests/s outlasts several intervals: the counts
+/// keep coming every interval meanwhile, `/-/ready` does not wait, the per-user gauges appear
+/// when the set is complete, and no second in the whole run saw more than 5 requests.
+#[tokio::test(start_paused = true)]
+async fn a_long_first_sync_runs_in_the_background_while_counts_keep_coming() {
+    let now = clock::now_whole_seconds_ms();
+    let params = Params {
+        active: 10_000,
+        ..Params::realistic(60_000, 38)
+    };
+    let sim = serve_sim(Population::generate(params, now)).await;
+    sim.sim.keep_arrivals();
+    let active = sim.sim.with_population(|p| p.active_count()) as u64;
+    let mut config = config(&sim.api_url(), Strategy::Auto);
+    config.clock = Clock::manual(now);
+    config.max_requests_per_second = 5.0;
+    config.poll_interval = Duration::from_secs(4);
+    config.windows = corbado_exporter::aggregate::parse_windows("15m").expect("valid");
+    config.timeout = Duration::from_secs(3600);
+    let app = spawn_app(config).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let poller = Arc::clone(&app.poller);
+    let polling = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { poller.run(shutdown).await }
+    });
+
+    // 9 count requests take 1.8 s of each 4 s interval; the 100-odd pages of the first sync
+    // get the rest, so it needs several intervals.
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let metrics = &app.store.metrics;
+    assert!(metrics.polls.get() >= 3, "polls: {}", metrics.polls.get());
+    let snapshot = app.store.snapshot().expect("counts published");
+    assert!(
+        snapshot.users.is_none(),
+        "the first sync cannot be done yet"
+    );
+    assert_eq!(
+        snapshot
+            .summary
+            .count(corbado_exporter::corbado::Status::Active),
+        active
+    );
+    assert!(
+        app.store.is_ready(),
+        "ready does not wait for the active set"
+    );
+    let scrape = app.scrape().await;
+    assert!(scrape.contains("corbado_sessions{status=\"active\""));
+    assert!(!scrape.contains("corbado_users_with_active_sessions"));
+
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let snapshot = app.store.snapshot().expect("published");
+    let users = snapshot.users.as_ref().expect("the first sync completed");
+    let truth = sim
+        .sim
+        .expected(users.now_ms, &[Duration::from_secs(900)], 10);
+    assert_eq!(snapshot.summary.top_users, truth.top_users);
+    assert_eq!(
+        snapshot.summary.users_with_active_sessions,
+        truth.users_with_active_sessions
+    );
+    assert_eq!(metrics.active_set_sessions.get(), active as i64);
+    assert_eq!(
+        metrics
+            .resyncs
+            .with_label_values(&[ResyncReason::Initial.as_str()])
+            .get(),
+        1
+    );
+    shutdown.cancel();
+    polling.await.expect("the poller stops");
+
+    let arrivals = sim.sim.arrivals();
+    assert!(arrivals.len() > 60, "{} requests", arrivals.len());
+    for (i, pair) in arrivals.windows(6).enumerate() {
+        assert!(
+            pair[5] - pair[0] >= Duration::from_secs(1),
+            "requests {i}..{} came within {:?}: more than 5 in a second",
+            i + 5,
+            pair[5] - pair[0]
+        );
+    }
+}
