@@ -1,0 +1,247 @@
+//! What a poll costs the customer's API quota, per strategy, over two simulated hours: the
+//! figures the README quotes, and the targets checked (a steady `incremental` poll at
+//! most 40 requests; over two hours with hourly resyncs at most a tenth of `filter`).
+//!
+//! Reference population: 1,000,000 sessions, 50,000 active across 20,000 users, about 500
+//! sessions changing a minute (≈160 created, ≈160 ended, ≈180 refreshed), `pageSize` 100, a poll
+//! every 60 s, `--corbado.max-requests-per-second 5`, resync every hour. Then the same with
+//! 1,000,000 active sessions. The simulator and the exporter run in this process over loopback
+//! HTTP, on tokio's paused clock: a request's wait for the rate limit costs no real time, and a
+//! poll's reported duration is what it takes at 5 requests/s with an instant API.
+//!
+//! Run: `cargo bench --bench budget` (about two minutes; `-- --quick` for a smaller look).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use corbado_exporter::aggregate::{parse_windows, ActiveSet, Held};
+use corbado_exporter::app::App;
+use corbado_exporter::clock::{self, Clock};
+use corbado_exporter::config::{Config, LogFormat, LogLevel, Source};
+use corbado_exporter::corbado::RetryPolicy;
+use corbado_exporter::poller::{PollReport, Strategy};
+use corbado_exporter::secret::Secret;
+use corbado_exporter::server::Limits;
+use corbado_exporter::simulator::{Params, Population, Simulator};
+use tokio_util::sync::CancellationToken;
+
+const PROJECT: &str = "pro-bench";
+const SECRET: &str = "bench-secret";
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale = if quick { 10 } else { 1 };
+    println!("## The active set's memory\n");
+    active_set_memory(1_000_000 / scale);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        println!("\n## 50,000 active (reference population), two simulated hours\n");
+        let params = reference(1_000_000 / scale, 50_000 / scale);
+        budget(params, 120, if quick { 10 } else { 120 }, 2).await;
+        println!("\n## 1,000,000 active, 20 simulated minutes\n");
+        budget(million_active(scale), 20, 3, 1).await;
+    });
+    let (_, peak) = rss_mib();
+    println!("\nbench process peak RSS (simulator and exporter together): {peak} MiB");
+}
+
+/// 1M sessions, `active` of them active, 20,000 users, ~500 changes a minute.
+fn reference(sessions: u64, active: u64) -> Params {
+    Params {
+        users: u32::try_from(active * 2 / 5).unwrap_or(20_000),
+        active,
+        mean_time_to_logout: Duration::from_secs(8 * 3600),
+        mean_time_to_inactivity: Duration::from_secs(16 * 3600),
+        mean_time_to_revocation: Duration::from_secs(10 * 24 * 3600),
+        mean_time_between_refreshes: Duration::from_secs(284 * 60),
+        mean_time_between_bursts: Duration::from_secs(1000 * 24 * 3600),
+        ..Params::realistic(sessions, 7)
+    }
+}
+
+/// A million active sessions that live a week unless refreshed, ~500 changes a minute.
+fn million_active(scale: u64) -> Params {
+    let active = 1_000_000 / scale;
+    Params {
+        users: u32::try_from(active / 50).unwrap_or(20_000),
+        active,
+        lifetime: Duration::from_secs(7 * 24 * 3600),
+        history: Duration::from_secs(8 * 24 * 3600),
+        mean_time_to_logout: Duration::from_secs(1000 * 24 * 3600),
+        mean_time_to_inactivity: Duration::from_secs(1000 * 24 * 3600),
+        mean_time_to_revocation: Duration::from_secs(1000 * 24 * 3600),
+        mean_time_between_refreshes: Duration::from_secs(55 * 3600),
+        mean_time_between_bursts: Duration::from_secs(1000 * 24 * 3600),
+        ..Params::realistic(active * 21 / 20, 8)
+    }
+}
+
+/// Polls each strategy a minute apart against one evolving population and prints a table.
+async fn budget(params: Params, incremental_polls: usize, filter_polls: usize, scan_polls: usize) {
+    let now = clock::now_whole_seconds_ms();
+    let population = Population::generate(params, now);
+    println!(
+        "population: {} sessions, {} active",
+        population.len(),
+        population.active_count()
+    );
+    let sim = Simulator::new(population, PROJECT, SECRET);
+    let shutdown = CancellationToken::new();
+    let address = sim
+        .spawn("127.0.0.1:0", shutdown.clone())
+        .await
+        .expect("bind");
+    let clock = Clock::manual(now);
+    println!("\n| strategy | polls | requests/poll (avg) | steady poll (avg / max) | resync poll | steady poll time at 5/s |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut averages = Vec::new();
+    for (strategy, polls) in [
+        (Strategy::Auto, incremental_polls),
+        (Strategy::Filter, filter_polls),
+        (Strategy::Scan, scan_polls),
+    ] {
+        let reports = run(&sim, &address.to_string(), &clock, strategy, polls).await;
+        let avg = print_row(strategy, &reports);
+        averages.push(avg);
+    }
+    println!(
+        "\nincremental over the run, resyncs included: {:.1} requests/poll = {:.3} of filter's {:.1} (target ≤ 0.1)",
+        averages[0],
+        averages[0] / averages[1],
+        averages[1]
+    );
+    shutdown.cancel();
+}
+
+/// `polls` polls of `strategy`, the population moving on a minute before each.
+async fn run(
+    sim: &Arc<Simulator>,
+    address: &str,
+    clock: &Clock,
+    strategy: Strategy,
+    polls: usize,
+) -> Vec<(PollReport, Duration)> {
+    let shutdown = CancellationToken::new();
+    let app = App::build(config(address, strategy, clock.clone()), &shutdown)
+        .await
+        .expect("exporter builds");
+    let mut reports = Vec::new();
+    for i in 0..polls {
+        let now = clock.advance(MINUTE);
+        sim.advance(now);
+        let started = tokio::time::Instant::now();
+        let report = app.poller.poll_once().await;
+        let report = report.unwrap_or_else(|e| panic!("{strategy:?} poll {i}: {e:#}"));
+        reports.push((report, started.elapsed()));
+    }
+    shutdown.cancel();
+    reports
+}
+
+/// Prints one table row; returns the average requests per poll.
+fn print_row(strategy: Strategy, reports: &[(PollReport, Duration)]) -> f64 {
+    let all: Vec<u64> = reports.iter().map(|(r, _)| r.requests).collect();
+    let avg = all.iter().sum::<u64>() as f64 / all.len() as f64;
+    let steady: Vec<&(PollReport, Duration)> =
+        reports.iter().filter(|(r, _)| r.resync.is_none()).collect();
+    let resyncs: Vec<u64> = reports
+        .iter()
+        .filter(|(r, _)| r.resync.is_some())
+        .map(|(r, _)| r.requests)
+        .collect();
+    let steady_avg =
+        steady.iter().map(|(r, _)| r.requests).sum::<u64>() as f64 / steady.len().max(1) as f64;
+    let steady_max = steady.iter().map(|(r, _)| r.requests).max().unwrap_or(0);
+    let steady_time =
+        steady.iter().map(|(_, d)| d.as_secs_f64()).sum::<f64>() / steady.len().max(1) as f64;
+    let name = match strategy {
+        Strategy::Auto => "incremental (auto)",
+        other => other.as_str(),
+    };
+    println!(
+        "| {name} | {} | {avg:.1} | {steady_avg:.1} / {steady_max} | {} | {steady_time:.1} s |",
+        reports.len(),
+        if resyncs.is_empty() {
+            "—".to_owned()
+        } else {
+            format!("{:?}", resyncs)
+        },
+    );
+    avg
+}
+
+fn config(address: &str, strategy: Strategy, clock: Clock) -> Config {
+    Config {
+        source: Source::Corbado {
+            api_url: format!("http://{address}/v2"),
+            project_id: PROJECT.to_owned(),
+            secret: Secret::new(SECRET),
+        },
+        page_size: 100,
+        concurrency: 4,
+        max_requests_per_second: 5.0,
+        timeout: Duration::from_secs(3600),
+        poll_interval: MINUTE,
+        max_staleness: Duration::from_secs(300),
+        strategy,
+        resync_interval: Duration::from_secs(3600),
+        change_overlap: Duration::from_secs(30),
+        windows: parse_windows("15m,1h,24h").expect("valid windows"),
+        top_k: 10,
+        max_user_id_length: 128,
+        listen_address: "127.0.0.1:0".to_owned(),
+        telemetry_path: "/metrics".to_owned(),
+        log_level: LogLevel::Warn,
+        log_format: LogFormat::Text,
+        retry: RetryPolicy::default(),
+        ca_certificates: Vec::new(),
+        web_config: None,
+        limits: Limits::default(),
+        clock,
+    }
+}
+
+/// Builds a set of `sessions` active sessions over 20,000 users and reports what it costs.
+fn active_set_memory(sessions: u64) {
+    let users: Vec<String> = (0..20_000).map(|u| format!("usr-{u:08}")).collect();
+    let (before, _) = rss_kib();
+    let mut set = ActiveSet::default();
+    for i in 0..sessions {
+        set.upsert(Held {
+            id_hash: corbado_exporter::aggregate::hash_id(&format!("ses-{i:010}")),
+            user_id: &users[(i % 20_000) as usize],
+            expires_ms: 1_800_000_000_000 + i as i64,
+        });
+    }
+    let (after, _) = rss_kib();
+    let grown = after.saturating_sub(before) * 1024;
+    println!(
+        "{sessions} active sessions over 20,000 users: RSS grew {:.1} MiB ({:.0} bytes a session); the set's own estimate {:.1} MiB",
+        grown as f64 / 1048576.0,
+        grown as f64 / sessions as f64,
+        set.memory_bytes() as f64 / 1048576.0
+    );
+}
+
+fn rss_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (kib("VmRSS:"), kib("VmHWM:"))
+}
+
+fn rss_mib() -> (u64, u64) {
+    let (rss, peak) = rss_kib();
+    (rss / 1024, peak / 1024)
+}
