@@ -65,7 +65,7 @@ impl Population {
     /// Users coming back to `count` random active sessions: each is refreshed (its expiry
     /// slides), or found expired when its expiry passed unnoticed (lazy expiry). Returns how many
     /// were found expired.
-    fn touch_random(&mut self, count: u64, now_ms: i64) -> u64 {
+    pub(super) fn touch_random(&mut self, count: u64, now_ms: i64) -> u64 {
         let mut expired = 0;
         for _ in 0..count {
             if self.active.is_empty() {

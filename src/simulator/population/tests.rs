@@ -180,3 +180,101 @@ fn unknown_statuses_are_injected_and_counted() {
     assert_eq!(truth.statuses.unknown, 7);
     assert_eq!(truth.total(), 20_000);
 }
+
+#[test]
+fn live_arrivals_match_the_density_of_the_generated_history() {
+    let mut population = Population::generate(Params::demo(50_000, 3), NOW);
+    let hour = Duration::from_secs(3600);
+    let history = population.expected(NOW, &[hour], 0).created_in_window[0];
+    for minute in 1..=60 {
+        population.advance(NOW + minute * 60 * SECOND);
+    }
+    let live = population
+        .expected(NOW + HOUR, &[hour], 0)
+        .created_in_window[0];
+    let ratio = live as f64 / history as f64;
+    assert!(
+        (0.8..1.25).contains(&ratio),
+        "created in the hour before start {history}, in the hour after {live}"
+    );
+}
+
+/// The index of the first active session, and the population with `semantics`.
+fn with_semantics(semantics: Semantics) -> (Population, u32) {
+    let mut population = small();
+    population.set_semantics(semantics);
+    let first = population.active[0];
+    (population, first)
+}
+
+#[test]
+fn ending_moves_updated_unless_the_semantics_say_it_does_not() {
+    for keeps in [false, true] {
+        let (mut p, index) = with_semantics(Semantics {
+            ended_keeps_updated: keeps,
+            ..Semantics::default()
+        });
+        let before = p.sessions[index as usize].updated_ms;
+        p.end(index, Status::LoggedOut, NOW + 5 * SECOND);
+        let after = p.sessions[index as usize].updated_ms;
+        assert_eq!(after == before, keeps, "keeps updated: {keeps}");
+        assert_eq!(
+            p.sessions[index as usize].status,
+            Status::LoggedOut.index() as u8
+        );
+    }
+}
+
+#[test]
+fn a_refresh_slides_the_expiry_and_lazy_expiry_keeps_sessions_active_until_read() {
+    let later = NOW + HOUR;
+    let past_due_active = |lazy: bool| {
+        // Two-hour sessions whose users rarely come back: many run into their expiry.
+        let params = Params {
+            lifetime: Duration::from_secs(2 * 3600),
+            mean_time_between_refreshes: Duration::from_secs(100 * 86_400),
+            semantics: Semantics {
+                lazy_expiry: lazy,
+                ..Semantics::default()
+            },
+            ..Params::realistic(20_000, 7)
+        };
+        let mut p = Population::generate(params, NOW);
+        for minute in 1..=60 {
+            p.advance(NOW + minute * 60 * SECOND);
+        }
+        p.sessions
+            .iter()
+            .filter(|s| s.status == Status::Active.index() as u8 && s.expires_ms <= later)
+            .count()
+    };
+    assert!(past_due_active(true) > 0, "lazy expiry leaves them active");
+    assert_eq!(past_due_active(false), 0, "the expiry job ends them");
+
+    let (mut p, index) = with_semantics(Semantics::default());
+    p.advance(NOW + SECOND);
+    let old = p.sessions[index as usize].expires_ms;
+    p.touch_random(1_000_000, NOW + HOUR);
+    let slid = p
+        .sessions
+        .iter()
+        .filter(|s| s.expires_ms == NOW + HOUR + millis(p.params.lifetime))
+        .count();
+    assert!(slid > 0 && old < NOW + HOUR + millis(p.params.lifetime));
+}
+
+#[test]
+fn deleted_revocations_vanish_from_lists_counts_and_truth() {
+    let (mut p, index) = with_semantics(Semantics {
+        delete_revoked: true,
+        ..Semantics::default()
+    });
+    let listed = p.listed() as u64;
+    p.end(index, Status::Revoked, NOW + SECOND);
+    assert_eq!(p.listed() as u64, listed - 1);
+    assert_eq!(p.query(&[], None, 1, 1).total, listed - 1);
+    let truth = p.expected(NOW + SECOND, &[], 0);
+    assert_eq!(truth.total(), listed - 1);
+    let all: Vec<u32> = p.query(&[], None, 1, 100_000).indexes;
+    assert!(!all.contains(&index));
+}
