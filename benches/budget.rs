@@ -44,7 +44,7 @@ fn main() {
         let params = reference(1_000_000 / scale, 50_000 / scale);
         budget(params, 120, if quick { 10 } else { 120 }, 2).await;
         println!("\n## 1,000,000 active, 20 simulated minutes\n");
-        budget(million_active(scale), 20, 3, 1).await;
+        budget(million_active(scale), 20, 1, 1).await;
     });
     let (_, peak) = rss_mib();
     println!("\nbench process peak RSS (simulator and exporter together): {peak} MiB");

@@ -16,25 +16,26 @@
 //! here reaches the network except through [`Pager`].
 
 mod auto;
+mod bookkeeping;
 mod counts;
 mod explain;
 mod filter;
 mod incremental;
 mod scan;
+mod schedule;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::{Aggregator, Summary};
 use crate::clock::Clock;
 use crate::corbado::Pager;
 use crate::snapshot::Store;
+use bookkeeping::check_duplicates;
 use counts::{Counted, Counts, Verify};
 pub use incremental::ResyncReason;
 
@@ -182,64 +183,6 @@ impl Poller {
         }
     }
 
-    /// Polls until `shutdown`: counts every `--poll.interval` (later when they ran long), and
-    /// the active part after each, unless the previous one is still running, which then goes
-    /// on and takes the newest counts when it is done. Never returns early on an error.
-    pub async fn run(&self, shutdown: CancellationToken) {
-        let (handoff, latest) = watch::channel(None);
-        tokio::select! {
-            // Dropping the loops cancels their in-flight requests.
-            _ = shutdown.cancelled() => tracing::info!("shutdown: polling cancelled"),
-            () = self.count_loop(handoff) => {}
-            () = self.active_loop(latest) => {}
-        }
-    }
-
-    async fn count_loop(&self, handoff: watch::Sender<Option<Arc<CountedPoll>>>) {
-        let mut ticker = tokio::time::interval(self.settings.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            let started = Instant::now();
-            match self.count_part().await {
-                Ok(Step::Counted(counted)) => {
-                    if self.syncing.load(Ordering::Relaxed) {
-                        tracing::info!(
-                            requests = counted.requests,
-                            "counts published; the active set is still syncing in the background"
-                        );
-                        self.record_counts_only(&counted);
-                    }
-                    handoff.send_replace(Some(Arc::new(counted)));
-                }
-                Ok(Step::Complete(report)) => self.record(&Ok(report), started.elapsed()),
-                Err(error) => self.record(&Err(error), started.elapsed()),
-            }
-            let took = started.elapsed();
-            if took > self.settings.interval {
-                tracing::warn!(
-                    duration_ms = took.as_millis() as u64,
-                    interval_ms = self.settings.interval.as_millis() as u64,
-                    "counting took longer than --poll.interval; the next poll starts late"
-                );
-            }
-        }
-    }
-
-    async fn active_loop(&self, mut latest: watch::Receiver<Option<Arc<CountedPoll>>>) {
-        while latest.changed().await.is_ok() {
-            let Some(counted) = latest.borrow_and_update().clone() else {
-                continue;
-            };
-            self.syncing.store(true, Ordering::Relaxed);
-            let outcome = self.active_part(&counted).await;
-            self.syncing.store(false, Ordering::Relaxed);
-            self.record(&outcome, counted.started.elapsed());
-        }
-        // The count loop ended (it does not): wait for shutdown.
-        std::future::pending::<()>().await;
-    }
-
     /// One whole poll, the active part awaited: counts, active sessions, publish. Updates the
     /// exporter's own metrics either way.
     pub async fn poll_once(&self) -> anyhow::Result<PollReport> {
@@ -314,10 +257,8 @@ impl Poller {
             Err(error) => Err(error),
         };
         self.active_ok.store(report.is_ok(), Ordering::Relaxed);
-        report.map(|report| PollReport {
-            requests: requests.max(report.requests),
-            ..report
-        })
+        // `requests` counts a fall-back scan too: it went through the active part's pager.
+        report.map(|report| PollReport { requests, ..report })
     }
 
     async fn sync_active(&self, counted: &CountedPoll) -> anyhow::Result<ActiveOutcome> {
@@ -389,57 +330,6 @@ impl Poller {
             active_set: None,
         })
     }
-
-    /// The series a counts part changes while the active part of an earlier poll still runs.
-    fn record_counts_only(&self, counted: &CountedPoll) {
-        let metrics = &self.store.metrics;
-        metrics.up.set(i64::from(self.up()));
-        metrics
-            .last_poll_requests
-            .set(i64::try_from(counted.requests).unwrap_or(i64::MAX));
-        metrics
-            .last_poll_duration
-            .set(counted.started.elapsed().as_secs_f64());
-        self.store.invalidate();
-    }
-
-    fn up(&self) -> bool {
-        self.counts_ok.load(Ordering::Relaxed) && self.active_ok.load(Ordering::Relaxed)
-    }
-
-    /// The exporter's own series and the log line for one poll's outcome.
-    fn record(&self, outcome: &anyhow::Result<PollReport>, took: Duration) {
-        let metrics = &self.store.metrics;
-        metrics.last_poll_duration.set(took.as_secs_f64());
-        metrics.up.set(i64::from(outcome.is_ok() && self.up()));
-        match outcome {
-            Ok(report) => {
-                metrics
-                    .last_poll_requests
-                    .set(i64::try_from(report.requests).unwrap_or(i64::MAX));
-                metrics.set_strategy(report.method.as_str());
-                tracing::info!(
-                    strategy = report.method.as_str(),
-                    requests = report.requests,
-                    sessions_paged = report.paged,
-                    duplicates = report.duplicates,
-                    resync = report.resync.map(ResyncReason::as_str),
-                    active_set = report.active_set,
-                    duration_ms = took.as_millis() as u64,
-                    "poll finished"
-                );
-            }
-            Err(error) => {
-                metrics.poll_failures.inc();
-                tracing::error!(
-                    duration_ms = took.as_millis() as u64,
-                    error = format!("{error:#}"),
-                    "poll failed"
-                );
-            }
-        }
-        self.store.invalidate();
-    }
 }
 
 impl PollSettings {
@@ -447,28 +337,4 @@ impl PollSettings {
     fn aggregator(&self, now_ms: i64) -> Aggregator {
         Aggregator::new(now_ms, &self.windows, self.top_k)
     }
-}
-
-/// Duplicates below this many are never taken for broken paging, whatever their share.
-const DUPLICATES_FLOOR: u64 = 10;
-
-/// Fails a poll in which more than a tenth of the sessions received came twice: no honest API
-/// pages like that (one that ignores `page` while echoing it does, or a proxy that caches pages).
-/// Fewer are counted once, with a warning.
-fn check_duplicates(paged: u64, duplicates: u64) -> anyhow::Result<()> {
-    let received = paged + duplicates;
-    if duplicates >= DUPLICATES_FLOOR && duplicates.saturating_mul(10) > received {
-        anyhow::bail!(
-            "untrustworthy paging: {duplicates} of the {received} sessions received came twice \
-             (more than a tenth); the API or a proxy in front of it is not paging honestly"
-        );
-    }
-    if duplicates > 0 {
-        tracing::warn!(
-            duplicates,
-            received,
-            "sessions came twice while paging; each was counted once"
-        );
-    }
-    Ok(())
 }

@@ -71,12 +71,7 @@ async fn list_sessions(
             )
         }
     };
-    sim.note_arrival();
-    let plan = sim.plan(n, query.page);
-    if let Some(code) = sim.failing_filter(&query.filters) {
-        return refusal(&Injected::Status(code), &error)
-            .unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response());
-    }
+    let plan = sim.plan(n, query.page, &query.filters);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }

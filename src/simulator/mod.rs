@@ -163,9 +163,18 @@ impl Simulator {
         *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
     }
 
-    /// Decides what goes wrong with request number `n` (1-based) for `page`, and moves the
-    /// population on first when `advance_every` says so.
-    fn plan(&self, n: u64, page: u64) -> Plan {
+    /// Decides what goes wrong with request number `n` (1-based) for `page` under `filters`,
+    /// notes its arrival, and moves the population on first when `advance_every` says so.
+    fn plan(&self, n: u64, page: u64, filters: &[crate::corbado::Filter]) -> Plan {
+        self.note_arrival();
+        let mut plan = self.plan_faults(n, page);
+        if let Some(code) = self.failing_filter(filters) {
+            plan.injected = Some(Injected::Status(code));
+        }
+        plan
+    }
+
+    fn plan_faults(&self, n: u64, page: u64) -> Plan {
         let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((every, step)) = faults.advance_every {
             if every > 0 && n % every == 0 {
