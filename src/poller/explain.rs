@@ -1,32 +1,39 @@
 //! Saying, once and in an operator's words, why `incremental` keeps resyncing.
 //!
 //! One failed proof is logged at `info` (a change can slip between the counts and the walk).
-//! When three polls in a row fail it, the pattern says which of the API's unverified behaviours
-//! is at work, and that is logged once at `warn`, with what it costs; it is said again only
-//! after a proof has passed in between.
+//! When three of the last five polls fail it, the pattern says which of the API's unverified
+//! behaviours is at work, and that is logged once at `warn`, with what it costs; it is said again
+//! only after five polls in a row have passed.
 
 use super::counts::Counts;
 
-/// Polls in a row whose proof fails before the cause is spelt out.
-const STREAK: u32 = 3;
+/// Of the last [`WINDOW`] polls, how many must fail their proof before the cause is spelt out.
+const FAILING: u32 = 3;
+const WINDOW: u32 = 5;
 
 #[derive(Debug, Default)]
 pub(super) struct Explainer {
-    streak: u32,
+    /// The last [`WINDOW`] proofs, newest in the lowest bit: 1 for a failure.
+    recent: u8,
     warned: bool,
 }
 
 impl Explainer {
+    fn push(&mut self, failed: bool) {
+        self.recent = ((self.recent << 1) | u8::from(failed)) & ((1 << WINDOW) - 1);
+    }
+
     pub fn proven(&mut self) {
-        if self.warned {
+        self.push(false);
+        if self.warned && self.recent == 0 {
             tracing::info!("incremental: the active set proves against the counts again");
+            self.warned = false;
         }
-        *self = Explainer::default();
     }
 
     /// A failed proof: `held` sessions and `expiring` per window against `counts`.
     pub fn mismatch(&mut self, held: u64, counts: &Counts, expiring: &[u64]) {
-        self.streak += 1;
+        self.push(true);
         let counted = counts.statuses.active;
         tracing::info!(
             held,
@@ -35,12 +42,13 @@ impl Explainer {
             counted_expiring = ?counts.expiring,
             "incremental: the active set does not match the counts; resyncing"
         );
-        if self.streak < STREAK || self.warned {
+        let failed = self.recent.count_ones();
+        if failed < FAILING || self.warned {
             return;
         }
         self.warned = true;
         tracing::warn!(
-            polls = self.streak,
+            failed_of_last_5 = failed,
             "incremental keeps resyncing, so each poll costs as much as `filter`: {}",
             cause(held, counted, expiring, &counts.expiring)
         );
@@ -68,6 +76,35 @@ fn cause(held: u64, counted: u64, held_expiring: &[u64], counted_expiring: &[u64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn three_failures_in_five_polls_warn_once_and_five_passes_reset() {
+        let counts = Counts {
+            now_ms: 0,
+            total: 1,
+            statuses: Default::default(),
+            created: vec![],
+            expiring: vec![],
+            expired: vec![],
+        };
+        let mut explainer = Explainer::default();
+        for failed in [true, false, true, false] {
+            if failed {
+                explainer.mismatch(1, &counts, &[]);
+            } else {
+                explainer.proven();
+            }
+        }
+        assert!(!explainer.warned, "two of four");
+        explainer.mismatch(1, &counts, &[]);
+        assert!(explainer.warned, "three of five");
+        for _ in 0..4 {
+            explainer.proven();
+            assert!(explainer.warned);
+        }
+        explainer.proven();
+        assert!(!explainer.warned, "five passes in a row");
+    }
 
     #[test]
     fn the_cause_follows_the_direction_of_the_difference() {
