@@ -11,6 +11,8 @@
 //!
 //! Run: `cargo bench --bench budget` (about two minutes; `-- --quick` for a smaller look).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -209,7 +211,7 @@ fn config(address: &str, strategy: Strategy, clock: Clock) -> Config {
 /// Builds a set of `sessions` active sessions over 20,000 users and reports what it costs.
 fn active_set_memory(sessions: u64) {
     let users: Vec<String> = (0..20_000).map(|u| format!("usr-{u:08}")).collect();
-    let (before, _) = rss_kib();
+    let (before, _) = common::rss_kib(None);
     let mut set = ActiveSet::default();
     for i in 0..sessions {
         set.upsert(Held {
@@ -218,7 +220,7 @@ fn active_set_memory(sessions: u64) {
             expires_ms: 1_800_000_000_000 + i as i64,
         });
     }
-    let (after, _) = rss_kib();
+    let (after, _) = common::rss_kib(None);
     let grown = after.saturating_sub(before) * 1024;
     println!(
         "{sessions} active sessions over 20,000 users: RSS grew {:.1} MiB ({:.0} bytes a session); the set's own estimate {:.1} MiB",
@@ -228,20 +230,7 @@ fn active_set_memory(sessions: u64) {
     );
 }
 
-fn rss_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (kib("VmRSS:"), kib("VmHWM:"))
-}
-
 fn rss_mib() -> (u64, u64) {
-    let (rss, peak) = rss_kib();
+    let (rss, peak) = common::rss_kib(None);
     (rss / 1024, peak / 1024)
 }

@@ -9,6 +9,8 @@
 //! Run: `cargo bench --bench poll` (add `-- --sessions 200000` for a quicker look). Set
 //! `CORBADO_EXPORTER_BIN` to measure another build of the binary, e.g. an older release.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -162,16 +164,8 @@ fn field(line: &str, key: &str) -> Option<String> {
 
 /// (current, peak) resident set size in MiB, from /proc.
 fn rss_mib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (kib("VmRSS:") / 1024, kib("VmHWM:") / 1024)
+    let (rss, peak) = common::rss_kib(Some(pid));
+    (rss / 1024, peak / 1024)
 }
 
 fn stop(child: &mut Child) {

@@ -29,11 +29,11 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         .with_state(sim)
 }
 
-struct ListQuery {
-    page: u64,
-    page_size: u64,
-    sort: Option<Sort>,
-    filters: Vec<Filter>,
+pub(super) struct ListQuery {
+    pub page: u64,
+    pub page_size: u64,
+    pub sort: Option<Sort>,
+    pub filters: Vec<Filter>,
 }
 
 async fn list_sessions(
@@ -71,7 +71,7 @@ async fn list_sessions(
             )
         }
     };
-    let plan = sim.plan(n, query.page, &query.filters);
+    let plan = sim.plan(n, &query);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }

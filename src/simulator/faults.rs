@@ -44,9 +44,10 @@ pub struct Faults {
     pub random_status: u16,
     /// Every `n`-th request moves the population on by `step` first: data changing mid-scan.
     pub advance_every: Option<(u64, Duration)>,
-    /// Answer every request with a filter that starts with this text (`updated:gt`, say) with
-    /// this HTTP status: one kind of query failing while the others work.
-    pub fail_filter: Option<(String, u16)>,
+    /// Answer every page request (`pageSize` above 1, so not the one-session counts) with a
+    /// filter that starts with this text (`updated:gt`, say) with this HTTP status: one kind of
+    /// walk failing while the others work.
+    pub fail_paging: Option<(String, u16)>,
 }
 
 /// What one request gets.

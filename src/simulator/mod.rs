@@ -163,12 +163,12 @@ impl Simulator {
         *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
     }
 
-    /// Decides what goes wrong with request number `n` (1-based) for `page` under `filters`,
+    /// Decides what goes wrong with request number `n` (1-based) for `query`,
     /// notes its arrival, and moves the population on first when `advance_every` says so.
-    fn plan(&self, n: u64, page: u64, filters: &[crate::corbado::Filter]) -> Plan {
+    fn plan(&self, n: u64, query: &api::ListQuery) -> Plan {
         self.note_arrival();
-        let mut plan = self.plan_faults(n, page);
-        if let Some(code) = self.failing_filter(filters) {
+        let mut plan = self.plan_faults(n, query.page);
+        if let Some(code) = self.failing_paging(query) {
             plan.injected = Some(Injected::Status(code));
         }
         plan
@@ -212,11 +212,15 @@ impl Simulator {
         }
     }
 
-    /// The status to answer a request with these filters with, if `fail_filter` matches one.
-    fn failing_filter(&self, filters: &[crate::corbado::Filter]) -> Option<u16> {
+    /// The status to answer `query` with, if `fail_paging` matches it.
+    fn failing_paging(&self, query: &api::ListQuery) -> Option<u16> {
         let faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
-        let (prefix, code) = faults.fail_filter.as_ref()?;
-        filters
+        let (prefix, code) = faults.fail_paging.as_ref()?;
+        if query.page_size <= 1 {
+            return None;
+        }
+        query
+            .filters
             .iter()
             .any(|f| f.to_string().starts_with(prefix.as_str()))
             .then_some(*code)

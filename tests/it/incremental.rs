@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corbado_exporter::clock::{self, Clock};
-use corbado_exporter::poller::{PollMethod, ResyncReason, Strategy};
+use corbado_exporter::poller::{PollMethod, PollReport, ResyncReason, Strategy};
 use corbado_exporter::simulator::{Faults, Params, Population, Semantics};
 
 use crate::helpers::{config, serve_sim, spawn_app, TestApp, TestSim};
@@ -49,7 +49,7 @@ async fn start(strategy: Strategy, params: Params, resync_interval: Duration) ->
 impl Run {
     /// Moves both clocks on by `by`, evolving the population, then polls and checks every
     /// gauge against the truth. Returns the poll's report.
-    async fn step(&self, by: Duration, what: &str) -> corbado_exporter::poller::PollReport {
+    async fn step(&self, by: Duration, what: &str) -> PollReport {
         let now = self.clock.advance(by);
         self.sim.sim.advance(now);
         let report = self.app.poller.poll_once().await.expect(what);
@@ -67,8 +67,27 @@ impl Run {
     }
 }
 
+/// `auto` on a lively project with `semantics`, resyncing hourly, after 22 polls of churn.
+async fn churned(seed: u64, semantics: Semantics, name: &str) -> (Run, Vec<PollReport>) {
+    let hourly = Duration::from_secs(3600);
+    let run = start(Strategy::Auto, lively(seed, semantics), hourly).await;
+    let reports = churn(&run, name).await;
+    (run, reports)
+}
+
+/// `incremental` on a lively project with the documented semantics, resyncing hourly.
+async fn start_incremental(seed: u64) -> Run {
+    let hourly = Duration::from_secs(3600);
+    start(
+        Strategy::Incremental,
+        lively(seed, Semantics::default()),
+        hourly,
+    )
+    .await
+}
+
 /// 22 polls a minute apart; returns the reports.
-async fn churn(run: &Run, name: &str) -> Vec<corbado_exporter::poller::PollReport> {
+async fn churn(run: &Run, name: &str) -> Vec<PollReport> {
     let mut reports = Vec::new();
     for i in 0..22 {
         let report = run.step(MINUTE, &format!("{name}: poll {i}")).await;
@@ -124,13 +143,7 @@ async fn ended_sessions_that_keep_updated_cost_resyncs_but_never_a_wrong_number(
         ended_keeps_updated: true,
         ..Semantics::default()
     };
-    let run = start(
-        Strategy::Auto,
-        lively(32, semantics),
-        Duration::from_secs(3600),
-    )
-    .await;
-    let reports = churn(&run, "ended keeps updated").await;
+    let (run, reports) = churned(32, semantics, "ended keeps updated").await;
     let mismatches = run.resyncs(ResyncReason::Mismatch);
     assert!(mismatches >= 15, "only {mismatches} mismatches in 22 polls");
     assert_eq!(
@@ -148,13 +161,7 @@ async fn lazy_expiry_is_held_the_way_the_api_counts_it() {
         lazy_expiry: true,
         ..Semantics::default()
     };
-    let run = start(
-        Strategy::Auto,
-        lively(33, semantics),
-        Duration::from_secs(3600),
-    )
-    .await;
-    churn(&run, "lazy expiry").await;
+    let (run, _) = churned(33, semantics, "lazy expiry").await;
     let past_due = run.sim.sim.with_population(|p| {
         let now = p.clock_ms();
         p.expected(now, &[], 0)
@@ -175,13 +182,7 @@ async fn deleted_revocations_are_caught_by_the_proof() {
         delete_revoked: true,
         ..Semantics::default()
     };
-    let run = start(
-        Strategy::Auto,
-        lively(34, semantics),
-        Duration::from_secs(3600),
-    )
-    .await;
-    churn(&run, "delete revoked").await;
+    let (run, _) = churned(34, semantics, "delete revoked").await;
     assert!(run.resyncs(ResyncReason::Mismatch) >= 1);
 }
 
@@ -191,28 +192,17 @@ async fn clock_skew_within_the_overlap_changes_nothing() {
         updated_lag: Duration::from_secs(20),
         ..Semantics::default()
     };
-    let run = start(
-        Strategy::Auto,
-        lively(35, semantics),
-        Duration::from_secs(3600),
-    )
-    .await;
-    churn(&run, "updated lags 20s").await;
+    let (run, _) = churned(35, semantics, "updated lags 20s").await;
     assert_eq!(run.resyncs(ResyncReason::Mismatch), 0);
 }
 
 #[tokio::test]
 async fn a_failed_change_query_resyncs_for_error_and_stays_exact() {
-    let run = start(
-        Strategy::Incremental,
-        lively(36, Semantics::default()),
-        Duration::from_secs(3600),
-    )
-    .await;
+    let run = start_incremental(36).await;
     run.step(MINUTE, "first poll").await;
     run.step(MINUTE, "second poll").await;
     run.sim.sim.set_faults(Faults {
-        fail_filter: Some(("updated:gt".into(), 400)),
+        fail_paging: Some(("updated:gt".into(), 400)),
         ..Faults::default()
     });
     let report = run.step(MINUTE, "change query refused").await;
@@ -225,29 +215,36 @@ async fn a_failed_change_query_resyncs_for_error_and_stays_exact() {
 }
 
 #[tokio::test]
-async fn a_failed_resync_fails_the_poll_and_the_next_one_resyncs_for_error() {
-    let run = start(
-        Strategy::Incremental,
-        lively(37, Semantics::default()),
-        Duration::from_secs(3600),
-    )
-    .await;
+async fn a_failed_resync_fails_the_poll_but_keeps_its_counts_and_the_next_poll_resyncs_again() {
+    let run = start_incremental(37).await;
     run.sim.sim.set_faults(Faults {
-        fail_filter: Some(("status:eq:active".into(), 400)),
+        fail_paging: Some(("status:eq:active".into(), 400)),
         ..Faults::default()
     });
     let now = run.clock.advance(MINUTE);
     run.sim.sim.advance(now);
-    run.app
+    let error = run
+        .app
         .poller
         .poll_once()
         .await
-        .expect_err("counting active sessions is refused");
+        .expect_err("paging is refused");
+    assert!(
+        format!("{error:#}").contains("resync (initial)"),
+        "{error:#}"
+    );
+    let snapshot = run.app.store.snapshot().expect("the counts were published");
+    assert!(snapshot.users.is_none());
+    assert_eq!(run.app.store.metrics.up.get(), 0);
     run.sim.sim.set_faults(Faults::default());
-    run.step(MINUTE, "recovered").await;
-    assert_eq!(run.resyncs(ResyncReason::Initial), 1);
+    let report = run.step(MINUTE, "recovered").await;
+    assert_eq!(report.resync, Some(ResyncReason::Initial));
+    assert_eq!(
+        run.resyncs(ResyncReason::Initial),
+        2,
+        "the failed one counts too"
+    );
     assert_eq!(run.app.store.metrics.up.get(), 1);
-    let _ = Arc::clone(&run.app.store);
 }
 
 /// A first sync of a large active set at 5 requests/s outlasts several intervals: the counts
