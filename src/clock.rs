@@ -39,8 +39,7 @@ impl Clock {
     /// Moves a manual clock on by `by` and returns the new time; the system clock ignores it.
     pub fn advance(&self, by: Duration) -> i64 {
         if let Clock::Manual(ms) = self {
-            let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-            ms.fetch_add(by, Ordering::Relaxed);
+            ms.fetch_add(millis(by), Ordering::Relaxed);
         }
         self.now_ms()
     }
@@ -48,9 +47,12 @@ impl Clock {
 
 /// Milliseconds since the Unix epoch for a `SystemTime` (0 before the epoch).
 pub fn unix_millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    time.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
+}
+
+/// A duration in whole milliseconds, as the API's times count them (saturating).
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Now, in Unix milliseconds.

@@ -117,10 +117,7 @@ impl Aggregator {
         let n = windows.len();
         Aggregator {
             now_ms,
-            windows_ms: windows
-                .iter()
-                .map(|w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX))
-                .collect(),
+            windows_ms: windows.iter().copied().map(crate::clock::millis).collect(),
             top_k,
             seen: SeenSet::default(),
             duplicates: 0,

@@ -55,8 +55,8 @@ pub struct PageRequest<'a> {
     pub page_size: u32,
     pub sort: Option<Sort>,
     pub filters: &'a [Filter],
-    /// Counts this request's attempts too (retries included), for whoever asks what one
-    /// operation cost while others share the client.
+    /// Counts this request's attempts (retries included), for whoever asks what one operation
+    /// cost while others share the client: each [`super::Pager`] passes its own.
     pub meter: Option<&'a AtomicU64>,
 }
 
@@ -73,8 +73,6 @@ pub struct Client {
     /// Applied to all text that comes back from the upstream before it is kept.
     redactor: Redactor,
     metrics: ClientMetrics,
-    /// Attempts made so far; the poller reads the difference across one poll.
-    attempts: AtomicU64,
     /// Jitter source, shared without a lock so concurrent requests never wait for it.
     jitter: SharedSplitMix64,
 }
@@ -104,14 +102,8 @@ impl Client {
             limiter: RateLimiter::new(options.max_requests_per_second),
             redactor,
             metrics,
-            attempts: AtomicU64::new(0),
             jitter: SharedSplitMix64::from_clock(),
         })
-    }
-
-    /// Attempts made since the client was built, retries included.
-    pub fn attempts(&self) -> u64 {
-        self.attempts.load(Ordering::Relaxed)
     }
 
     /// Fetches one page and hands its body to `decode`, retrying what is worth retrying (a
@@ -173,7 +165,6 @@ impl Client {
 
     /// One attempt: send, check the status, read the body up to the cap.
     async fn attempt(&self, url: &str) -> Result<Bytes, ApiError> {
-        self.attempts.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let result = self.send(url).await;
         self.metrics

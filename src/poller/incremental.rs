@@ -20,6 +20,7 @@ use super::counts::{window_seconds, Counts, Verify};
 use super::explain::Explainer;
 use super::{ActiveDone, ActiveOutcome, PollSettings};
 use crate::aggregate::{ActiveSet, Held, SessionFacts};
+use crate::clock::millis;
 use crate::corbado::{Field, Filter, Op, Pager, Status};
 use crate::metrics::ExporterMetrics;
 
@@ -334,8 +335,4 @@ impl Incremental {
             held: Some(self.set.len() as u64),
         }
     }
-}
-
-fn millis(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

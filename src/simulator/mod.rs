@@ -180,7 +180,7 @@ impl Simulator {
             if every > 0 && n % every == 0 {
                 let changes = {
                     let mut population = self.write();
-                    let to = population.clock_ms() + i64::try_from(step.as_millis()).unwrap_or(0);
+                    let to = population.clock_ms() + clock::millis(step);
                     population.advance(to)
                 };
                 self.count_changes(&changes);

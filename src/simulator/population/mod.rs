@@ -20,7 +20,6 @@ mod query;
 mod truth;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use crate::corbado::Status;
 use crate::rng::SplitMix64;
@@ -192,9 +191,7 @@ impl Population {
     }
 }
 
-pub(crate) fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+pub(crate) use crate::clock::millis;
 
 pub fn session_id(index: u32) -> String {
     format!("ses-{index:010}")

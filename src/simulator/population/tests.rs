@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::corbado::query::{format_time, parse_time, Field, Filter, Op, Sort};
+use std::time::Duration;
 
 const NOW: i64 = 1_795_626_000_000;
 
