@@ -101,10 +101,25 @@ impl Store {
         }
     }
 
-    /// Renders all of `summary` (counted and per-user) and makes it the current snapshot.
+    /// Renders all of `summary` (counted and per-user) and makes it the current snapshot, both
+    /// parts in one step.
     pub fn publish(&self, summary: Summary, now_ms: i64) -> anyhow::Result<()> {
-        self.publish_counts(summary.clone(), now_ms)?;
-        self.publish_users(summary, now_ms)
+        let text = render_counts(&summary, &self.project_id, &self.windows.0)?;
+        let users = UsersPart {
+            now_ms,
+            taken_at: Instant::now(),
+            text: render_users(&summary, &self.project_id, &self.user_labels)?,
+        };
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Snapshot {
+            summary,
+            now_ms,
+            taken_at: users.taken_at,
+            text,
+            users: Some(Arc::new(users)),
+        }));
+        self.metrics.record_success(now_ms);
+        self.metrics.record_active_set(now_ms);
+        Ok(())
     }
 
     /// Renders the counted fields of `summary` and makes them current; the per-user gauges
