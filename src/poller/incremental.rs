@@ -61,6 +61,12 @@ pub(super) struct Incremental {
     explainer: Explainer,
 }
 
+/// What a poll without a resync leads to.
+enum Next {
+    Done(Box<ActiveOutcome>),
+    Resync(ResyncReason),
+}
+
 /// The sessions a walk brought in, and how many broke the walk's filter.
 #[derive(Default)]
 struct Applied {
@@ -83,56 +89,58 @@ impl Incremental {
         verify: Verify,
         metrics: &ExporterMetrics,
     ) -> anyhow::Result<ActiveOutcome> {
-        let now = counts.now_ms;
-        let due = now.saturating_sub(self.last_resync_ms) >= millis(settings.resync_interval);
-        let reason = match self.synced_from {
+        let reason = match self.resync_due(counts.now_ms, settings) {
+            Some(reason) => reason,
+            None => match self.follow(pager, settings, counts, verify).await? {
+                Next::Done(outcome) => return Ok(*outcome),
+                Next::Resync(reason) => reason,
+            },
+        };
+        self.resync(pager, settings, counts.now_ms, reason, verify, metrics)
+            .await
+    }
+
+    /// Why the set must be re-paged before anything else, if it must.
+    fn resync_due(&self, now: i64, settings: &PollSettings) -> Option<ResyncReason> {
+        let scheduled = now.saturating_sub(self.last_resync_ms) >= millis(settings.resync_interval);
+        match self.synced_from {
             None if self.ever_synced => Some(ResyncReason::Error),
             None => Some(ResyncReason::Initial),
-            Some(_) if due => Some(ResyncReason::Scheduled),
+            Some(_) if scheduled => Some(ResyncReason::Scheduled),
             Some(_) => None,
-        };
-        if let Some(reason) = reason {
-            return self
-                .resync(pager, settings, now, reason, verify, metrics)
-                .await;
         }
+    }
+
+    /// A poll without a resync: the changes, then the proof.
+    async fn follow(
+        &mut self,
+        pager: &Pager,
+        settings: &PollSettings,
+        counts: &Counts,
+        verify: Verify,
+    ) -> anyhow::Result<Next> {
         let started = settings.clock.now_whole_seconds_ms();
         let applied = match self.catch_up(pager, settings, counts).await {
             Ok(applied) => applied,
             Err(error) => {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "change query failed; resyncing"
-                );
-                return self
-                    .resync(pager, settings, now, ResyncReason::Error, verify, metrics)
-                    .await;
+                let error = format!("{error:#}");
+                tracing::warn!(error, "change query failed; resyncing");
+                return Ok(Next::Resync(ResyncReason::Error));
             }
         };
         if verify == Verify::Yes && applied.off_filter > 0 {
-            return Ok(ActiveOutcome::Untrusted(format!(
+            let why = format!(
                 "{} sessions paged under a created or expires filter did not match it",
                 applied.off_filter
-            )));
+            );
+            return Ok(Next::Done(Box::new(ActiveOutcome::Untrusted(why))));
         }
         if !self.proves(pager, counts, &settings.windows).await? {
-            return self
-                .resync(
-                    pager,
-                    settings,
-                    now,
-                    ResyncReason::Mismatch,
-                    verify,
-                    metrics,
-                )
-                .await;
+            return Ok(Next::Resync(ResyncReason::Mismatch));
         }
         self.synced_from = Some(started);
-        Ok(ActiveOutcome::Done(self.done(
-            settings,
-            applied.received,
-            None,
-        )))
+        let done = self.done(settings, applied.received, None);
+        Ok(Next::Done(Box::new(ActiveOutcome::Done(done))))
     }
 
     /// The change queries and the settling of sessions past their expiry.
@@ -195,38 +203,51 @@ impl Incremental {
         let mut applied = Applied::default();
         let held = self.set.len() as u64;
         let active = counts.statuses.active;
-        if due.is_empty() || active == held {
-            // Nothing came due, or the API still lists every one of them.
-        } else if active + due.len() as u64 == held {
-            due.iter().for_each(|&id| {
+        if !due.is_empty() && active != held {
+            // Not all still listed: either all flipped (the counts say so exactly), or ask.
+            let listed = if active + due.len() as u64 == held {
+                Vec::new()
+            } else {
+                self.listed_past_due(pager, now, &mut applied).await?
+            };
+            for &id in &due {
                 self.set.remove(id);
-            });
-        } else {
-            let (lo_s, now_s) = (self.settled_until_ms / 1000 - 1, now / 1000);
-            let filters = [
-                Filter::status(Status::Active),
-                Filter::time(Field::Expires, Op::Gt, lo_s),
-                Filter::time(Field::Expires, Op::Lt, now_s + 1),
-            ];
-            let mut listed = Vec::new();
-            applied.received = pager
-                .walk_by_created(&filters, SessionFacts::from_wire, |s| listed.push(s))
-                .await
-                .context("paging active sessions past their expiry")?;
-            due.iter().for_each(|&id| {
-                self.set.remove(id);
-            });
+            }
             for session in listed {
-                let expires_s = session.expires_ms.div_euclid(1000);
-                if session.status != Some(Status::Active) || expires_s < lo_s || expires_s > now_s {
-                    applied.off_filter += 1;
-                    continue;
-                }
                 self.apply(session);
             }
         }
         self.settled_until_ms = now;
         Ok(applied)
+    }
+
+    /// The active sessions the API lists whose expiry lies between the last settling and `now`;
+    /// those that break the filter are counted in `applied` and left out.
+    async fn listed_past_due(
+        &self,
+        pager: &Pager,
+        now: i64,
+        applied: &mut Applied,
+    ) -> anyhow::Result<Vec<SessionFacts>> {
+        let (lo_s, now_s) = (self.settled_until_ms / 1000 - 1, now / 1000);
+        let filters = [
+            Filter::status(Status::Active),
+            Filter::time(Field::Expires, Op::Gt, lo_s),
+            Filter::time(Field::Expires, Op::Lt, now_s + 1),
+        ];
+        let mut listed = Vec::new();
+        applied.received = pager
+            .walk_by_created(&filters, SessionFacts::from_wire, |s| listed.push(s))
+            .await
+            .context("paging active sessions past their expiry")?;
+        listed.retain(|session| {
+            let expires_s = session.expires_ms.div_euclid(1000);
+            let fits =
+                session.status == Some(Status::Active) && (lo_s..=now_s).contains(&expires_s);
+            applied.off_filter += u64::from(!fits);
+            fits
+        });
+        Ok(listed)
     }
 
     /// Whether the set matches the counts, allowing for the sessions that changed while the
