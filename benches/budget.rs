@@ -16,14 +16,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corbado_exporter::aggregate::{parse_windows, ActiveSet, Held};
+use corbado_exporter::aggregate::{ActiveSet, Held};
 use corbado_exporter::app::App;
 use corbado_exporter::clock::{self, Clock};
-use corbado_exporter::config::{Config, LogFormat, LogLevel, Source};
-use corbado_exporter::corbado::RetryPolicy;
 use corbado_exporter::poller::{PollReport, Strategy};
-use corbado_exporter::secret::Secret;
-use corbado_exporter::server::Limits;
 use corbado_exporter::simulator::{Params, Population, Simulator};
 use tokio_util::sync::CancellationToken;
 
@@ -129,15 +125,18 @@ async fn run(
     polls: usize,
 ) -> Vec<(PollReport, Duration)> {
     let shutdown = CancellationToken::new();
-    let app = App::build(config(address, strategy, clock.clone()), &shutdown)
+    let settings = common::settings(&format!("http://{address}/v2"), strategy);
+    let config = common::config(PROJECT, SECRET, settings, clock.clone());
+    let app = App::build(config, &shutdown)
         .await
         .expect("exporter builds");
+    let (_, poller) = app.project(PROJECT).expect("the project is polled");
     let mut reports = Vec::new();
     for i in 0..polls {
         let now = clock.advance(MINUTE);
         sim.advance(now);
         let started = tokio::time::Instant::now();
-        let report = app.poller.poll_once().await;
+        let report = poller.poll_once().await;
         let report = report.unwrap_or_else(|e| panic!("{strategy:?} poll {i}: {e:#}"));
         reports.push((report, started.elapsed()));
     }
@@ -175,37 +174,6 @@ fn print_row(strategy: Strategy, reports: &[(PollReport, Duration)]) -> f64 {
         },
     );
     avg
-}
-
-fn config(address: &str, strategy: Strategy, clock: Clock) -> Config {
-    Config {
-        source: Source::Corbado {
-            api_url: format!("http://{address}/v2"),
-            project_id: PROJECT.to_owned(),
-            secret: Secret::new(SECRET),
-        },
-        page_size: 100,
-        concurrency: 4,
-        max_requests_per_second: 5.0,
-        timeout: Duration::from_secs(3600),
-        poll_interval: MINUTE,
-        max_staleness: Duration::from_secs(300),
-        strategy,
-        resync_interval: Duration::from_secs(3600),
-        change_overlap: Duration::from_secs(30),
-        windows: parse_windows("15m,1h,24h").expect("valid windows"),
-        top_k: 10,
-        max_user_id_length: 128,
-        listen_address: "127.0.0.1:0".to_owned(),
-        telemetry_path: "/metrics".to_owned(),
-        log_level: LogLevel::Warn,
-        log_format: LogFormat::Text,
-        retry: RetryPolicy::default(),
-        ca_certificates: Vec::new(),
-        web_config: None,
-        limits: Limits::default(),
-        clock,
-    }
 }
 
 /// Builds a set of `sessions` active sessions over 20,000 users and reports what it costs.

@@ -40,6 +40,7 @@ pub mod secret;
 
 pub mod clock;
 pub mod rng;
+pub mod shard;
 
 pub mod basic_auth;
 pub mod corbado;
@@ -47,6 +48,7 @@ pub mod corbado;
 pub mod aggregate;
 
 pub mod metrics;
+pub mod published;
 pub mod snapshot;
 
 pub mod poller;

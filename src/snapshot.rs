@@ -5,8 +5,9 @@
 //! one step: a scrape never sees a half-updated set, and no gauge is reset while a scrape reads
 //! it. The counted gauges and the per-user ones are published apart ([`Store::publish_counts`],
 //! [`Store::publish_users`]): the counts every poll, the per-user gauges when an active set is
-//! complete, which may be polls later; each goes stale on its own. The whole exposition (the exporter's own series plus the snapshot while it is fresh) is
-//! cached as bytes until the next poll ends or the snapshot goes stale. Knows nothing of HTTP.
+//! complete, which may be polls later; each goes stale on its own. A project's exposition (its
+//! exporter series plus the snapshot while it is fresh) is cached as bytes until the next poll
+//! ends or the snapshot goes stale. Knows nothing of HTTP, nor of other projects.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,20 +54,25 @@ pub struct Store {
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     /// Bumped when a poll ends; the cached exposition is rebuilt on the next scrape after it.
     generation: AtomicU64,
-    cache: RwLock<Option<Arc<Exposition>>>,
+    cache: RwLock<Option<Cached>>,
 }
 
-/// The whole `/metrics` body, rendered once per poll and served from bytes until the next one
-/// (or until the snapshot goes stale). Gzip is made on the first scrape that asks for it.
+/// A `/metrics` body, rendered once and served from bytes until something in it changes. Gzip
+/// is made on the first scrape that asks for it.
 #[derive(Debug)]
 pub struct Exposition {
-    generation: u64,
-    fresh: Freshness,
     pub plain: Bytes,
     gzip: OnceLock<Bytes>,
 }
 
 impl Exposition {
+    pub fn new(plain: String) -> Self {
+        Exposition {
+            plain: Bytes::from(plain),
+            gzip: OnceLock::new(),
+        }
+    }
+
     /// The body gzip-compressed, computed once.
     pub fn gzip(&self) -> &Bytes {
         self.gzip.get_or_init(|| {
@@ -79,6 +85,14 @@ impl Exposition {
             Bytes::from(encoder.finish().unwrap_or_default())
         })
     }
+}
+
+/// A project's rendered series, valid while no poll has ended and its freshness holds.
+#[derive(Debug)]
+struct Cached {
+    generation: u64,
+    fresh: Freshness,
+    exposition: Arc<Exposition>,
 }
 
 impl Store {
@@ -206,9 +220,16 @@ impl Store {
         }
     }
 
-    /// The body a scrape gets: the cached rendering while no poll has ended and the snapshot's
-    /// freshness has not changed since it was made, a new one otherwise. The exporter's own
-    /// counters in it are therefore as of the end of the last poll.
+    /// Whether a poll has ended since the store was made, successful or not (`/-/ready` waits
+    /// for every project's first).
+    pub fn first_poll_ended(&self) -> bool {
+        self.generation.load(Ordering::Acquire) > 0
+    }
+
+    /// This project's series as a scrape gets them: the cached rendering while no poll has
+    /// ended and the snapshot's freshness has not changed since it was made, a new one
+    /// otherwise. The exporter's own counters in it are therefore as of the end of the last
+    /// poll.
     pub fn exposition(&self) -> Arc<Exposition> {
         let generation = self.generation.load(Ordering::Acquire);
         let fresh = self.freshness();
@@ -219,17 +240,16 @@ impl Store {
             .as_ref()
         {
             if cached.generation == generation && cached.fresh == fresh {
-                return Arc::clone(cached);
+                return Arc::clone(&cached.exposition);
             }
         }
-        let rendered = Arc::new(Exposition {
+        let exposition = Arc::new(Exposition::new(self.render()));
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
             generation,
             fresh,
-            plain: Bytes::from(self.render()),
-            gzip: OnceLock::new(),
+            exposition: Arc::clone(&exposition),
         });
-        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&rendered));
-        rendered
+        exposition
     }
 
     /// The whole exposition, rendered now: the exporter's own series, then the counted session

@@ -183,6 +183,54 @@ pub struct ExporterArgs {
     /// Poll the built-in simulated Corbado API instead of the real one; needs no credentials.
     #[arg(long = "demo")]
     pub demo: bool,
+
+    /// YAML file of the projects to poll, each with its own secret and settings (see README,
+    /// "Several projects"). Not beside --corbado.project-id, a secret flag or --demo.
+    #[arg(
+        long = "config.file",
+        env = "CORBADO_EXPORTER_CONFIG_FILE",
+        value_name = "PATH"
+    )]
+    pub config_file: Option<PathBuf>,
+
+    /// This instance's shard among --total-shards, or auto: the number after the last '-' of
+    /// the host name (a StatefulSet pod's ordinal).
+    #[arg(long = "shard", default_value = "0", value_parser = parse_shard, value_name = "N|auto")]
+    pub shard: ShardArg,
+
+    /// Instances that share the projects of --config.file; each polls the projects whose shard
+    /// is its own.
+    #[arg(long = "total-shards", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000), value_name = "N")]
+    pub total_shards: u32,
+
+    /// Accept POST /-/reload (re-read --config.file and --web.config.file).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+}
+
+/// `--shard`: a number, or `auto` (from the host name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardArg {
+    Ordinal(u32),
+    Auto,
+}
+
+fn parse_shard(text: &str) -> Result<ShardArg, String> {
+    if text == "auto" {
+        return Ok(ShardArg::Auto);
+    }
+    text.parse()
+        .map(ShardArg::Ordinal)
+        .map_err(|_| "expected a shard number or auto".into())
+}
+
+/// The ordinal in a host name such as `corbado-exporter-2`: the number after the last `-`.
+pub fn ordinal_of_hostname(host: &str) -> Result<u32, String> {
+    host.rsplit_once('-')
+        .and_then(|(_, ordinal)| ordinal.parse().ok())
+        .ok_or_else(|| {
+            format!("host name {host:?} does not end in -<number> (a StatefulSet pod's name does)")
+        })
 }
 
 /// `corbado-exporter simulator`: the simulated API as a standalone server.
@@ -258,7 +306,7 @@ pub enum LogFormat {
     Json,
 }
 
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     if duration.is_zero() {
         return Err("must be greater than zero".into());
@@ -266,7 +314,7 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-fn parse_rate(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     let rate: f64 = text
         .parse()
         .map_err(|_| "not a number of requests per second".to_string())?;
@@ -340,6 +388,18 @@ mod tests {
                 "{bad:?}: error should name the flag: {error}"
             );
         }
+    }
+
+    #[test]
+    fn shard_auto_takes_the_number_after_the_last_dash() {
+        assert_eq!(ordinal_of_hostname("corbado-exporter-2"), Ok(2));
+        assert_eq!(ordinal_of_hostname("web-0"), Ok(0));
+        assert!(ordinal_of_hostname("corbado-exporter").is_err());
+        assert!(ordinal_of_hostname("exporter7").is_err());
+        assert!(ordinal_of_hostname("exporter-").is_err());
+        assert_eq!(parse_shard("auto"), Ok(ShardArg::Auto));
+        assert_eq!(parse_shard("4"), Ok(ShardArg::Ordinal(4)));
+        assert!(parse_shard("-1").is_err());
     }
 
     #[test]

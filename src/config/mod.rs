@@ -2,57 +2,62 @@
 //!
 //! Two steps, as ripgrep does it: clap parses flags into [`cli::Cli`] (types and single-flag
 //! checks, with clap's error format), then [`Config::from_cli`] does what needs several flags or
-//! the outside world (the secret, the CA file, the web config file, the project ID unless
-//! `--demo`). Each file is read and parsed once, here; once a `Config` exists it is valid and
-//! nothing downstream checks flags again. Only the wiring (`app.rs`) and `main` use this module:
-//! every other part receives its own settings type, built from a `Config` by the wiring.
+//! the outside world (the secret, the CA file, the web config file, `--config.file`, the shard).
+//! Each file is read and parsed once, here; once a `Config` exists it is valid and nothing
+//! downstream checks flags again. Only the wiring (`app/`) and `main` use this module: every
+//! other part receives its own settings type, built from a `Config` by the wiring.
 //!
-//! The API secret is read only from `CORBADO_API_SECRET` or `--corbado.api-secret-file`.
+//! - [`cli`]: the flags as clap parses them.
+//! - [`project`]: one project's settings ([`ProjectConfig`]), from the flags or from a file.
+//! - [`file`]: `--config.file`, several projects in YAML, read again on every reload.
+//!
+//! An API secret is read only from `CORBADO_API_SECRET`, `--corbado.api-secret-file`, or the
+//! file or variable a config file names: never from the command line or the config file itself.
 
 pub mod cli;
+pub mod file;
+pub mod project;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::aggregate::Windows;
 use crate::clock::Clock;
 use crate::corbado::RetryPolicy;
-use crate::poller::Strategy;
 use crate::secret::Secret;
 use crate::server::Limits;
+use crate::shard::Shard;
 use crate::web_config::WebConfigFile;
 pub use cli::{Cli, Command, ExporterArgs, HealthcheckArgs, LogFormat, LogLevel, SimulatorArgs};
+pub use file::ConfigFile;
+pub use project::{CaBundle, ProjectConfig, Settings};
 
 /// Environment variable holding the API secret.
 pub const SECRET_ENV: &str = "CORBADO_API_SECRET";
 
-/// Where the sessions come from.
+/// Where the projects to poll come from.
 #[derive(Clone, Debug)]
 pub enum Source {
-    Corbado {
-        api_url: String,
-        project_id: String,
-        secret: Secret,
-    },
+    /// One project named by the flags; its settings are [`Config::settings`].
+    Flags { project_id: String, secret: Secret },
     /// The built-in simulator, started by the exporter itself.
     Demo,
+    /// `--config.file`, and the projects it held when it was read (all of them, before sharding).
+    File {
+        file: ConfigFile,
+        projects: Vec<ProjectConfig>,
+    },
 }
 
 /// The exporter's validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub source: Source,
-    pub page_size: u32,
-    pub concurrency: usize,
-    pub max_requests_per_second: f64,
-    pub timeout: Duration,
-    pub poll_interval: Duration,
-    pub max_staleness: Duration,
-    pub strategy: Strategy,
-    pub resync_interval: Duration,
-    pub change_overlap: Duration,
-    pub windows: Windows,
-    pub top_k: usize,
+    /// The per-project flags: the settings of the flags' project and of `--demo`, and what
+    /// every key a config file leaves out means.
+    pub settings: Settings,
+    /// `--shard` and `--total-shards`.
+    pub shard: Shard,
+    /// `--web.enable-lifecycle`: accept `POST /-/reload`.
+    pub enable_lifecycle: bool,
     /// `--per-user.max-id-length`.
     pub max_user_id_length: usize,
     pub listen_address: String,
@@ -61,8 +66,6 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Retry and backoff; not a flag (the defaults suit the API), set by tests.
     pub retry: RetryPolicy,
-    /// Extra CA certificates for the API (`--corbado.ca-file`), read and parsed once.
-    pub ca_certificates: Vec<reqwest::Certificate>,
     /// `--web.config.file`, as read at start.
     pub web_config: Option<WebConfigFile>,
     /// Limits against hostile clients; only `max_requests` is a flag.
@@ -71,7 +74,7 @@ pub struct Config {
     pub clock: Clock,
 }
 
-/// A configuration problem: the flag (or variable) and what is wrong with it.
+/// A configuration problem: the flag (or variable, or config key) and what is wrong with it.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid value for '{flag}': {problem}")]
 pub struct ConfigError {
@@ -81,41 +84,24 @@ pub struct ConfigError {
 
 impl Config {
     /// Validates the parsed flags. `env_secret` is the value of `CORBADO_API_SECRET`, passed in
-    /// so tests need not touch the process environment.
+    /// so tests need not touch the process environment; the variables a config file's
+    /// `api_secret_env` names are read from the process environment.
     pub fn from_cli(args: ExporterArgs, env_secret: Option<String>) -> Result<Config, ConfigError> {
-        let source = if args.demo {
-            Source::Demo
-        } else {
-            Source::Corbado {
-                api_url: validate_api_url(&args.api_url)?,
-                project_id: validate_project_id(args.project_id)?,
-                secret: read_secret(args.api_secret_file, env_secret)?,
-            }
-        };
+        let env_secret = env_secret.filter(|v| !v.is_empty());
+        let settings = settings_from_flags(&args)?;
+        let source = source(&args, env_secret, &settings)?;
+        let shard = shard(&args, &source)?;
         Ok(Config {
             source,
-            page_size: args.page_size,
-            concurrency: args.concurrency as usize,
-            max_requests_per_second: args.max_requests_per_second,
-            timeout: args.timeout,
-            poll_interval: args.poll_interval,
-            max_staleness: args.max_staleness,
-            strategy: args.strategy,
-            resync_interval: args.resync_interval,
-            change_overlap: args.change_overlap,
-            windows: args.windows,
-            top_k: args.top_k as usize,
+            settings,
+            shard,
+            enable_lifecycle: args.enable_lifecycle,
             max_user_id_length: args.max_user_id_length as usize,
             listen_address: args.listen_address,
             telemetry_path: args.telemetry_path,
             log_level: args.log_level,
             log_format: args.log_format,
             retry: RetryPolicy::default(),
-            ca_certificates: args
-                .ca_file
-                .map(|path| read_ca_file(&path))
-                .transpose()?
-                .unwrap_or_default(),
             web_config: args
                 .web_config_file
                 .map(WebConfigFile::load)
@@ -132,106 +118,169 @@ impl Config {
         })
     }
 
+    /// The projects this instance polls, as configured now: the flags' one, or those of the
+    /// config file that fall to this shard. Empty in `--demo`, whose project exists only once
+    /// its simulator listens.
+    pub fn projects(&self) -> Vec<ProjectConfig> {
+        match &self.source {
+            Source::Flags { project_id, secret } => vec![ProjectConfig {
+                id: project_id.clone(),
+                secret: secret.clone(),
+                settings: self.settings.clone(),
+            }],
+            Source::Demo => Vec::new(),
+            Source::File { projects, .. } => projects
+                .iter()
+                .filter(|p| self.shard.owns(&p.id))
+                .cloned()
+                .collect(),
+        }
+    }
+
     pub fn window_durations(&self) -> Vec<Duration> {
-        self.windows.durations()
+        self.settings.window_durations()
     }
 }
 
-fn validate_project_id(id: Option<String>) -> Result<String, ConfigError> {
-    let error = |problem: &str| ConfigError {
-        flag: "--corbado.project-id",
-        problem: problem.into(),
-    };
-    let id = id
-        .map(|id| id.trim().to_owned())
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| error("required unless --demo is given (or set CORBADO_PROJECT_ID)"))?;
-    if id.contains(':') || id.chars().any(char::is_control) {
-        return Err(error("must not contain ':' or control characters"));
-    }
-    Ok(id)
+/// The per-project flags, checked.
+fn settings_from_flags(args: &ExporterArgs) -> Result<Settings, ConfigError> {
+    Ok(Settings {
+        api_url: project::validate_api_url(&args.api_url).map_err(|problem| ConfigError {
+            flag: "--corbado.api-url",
+            problem,
+        })?,
+        ca: match &args.ca_file {
+            Some(path) => CaBundle::read(path, "--corbado.ca-file")?,
+            None => CaBundle::default(),
+        },
+        page_size: args.page_size,
+        concurrency: args.concurrency as usize,
+        max_requests_per_second: args.max_requests_per_second,
+        timeout: args.timeout,
+        poll_interval: args.poll_interval,
+        max_staleness: args.max_staleness,
+        strategy: args.strategy,
+        resync_interval: args.resync_interval,
+        change_overlap: args.change_overlap,
+        windows: args.windows.clone(),
+        top_k: args.top_k as usize,
+    })
 }
 
-/// The certificates of a `--corbado.ca-file`: at least one, or an error naming the file.
-pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ConfigError> {
-    let pem = std::fs::read(path).map_err(|e| ConfigError {
-        flag: "--corbado.ca-file",
-        problem: format!("cannot read {}: {e}", path.display()),
-    })?;
-    match reqwest::Certificate::from_pem_bundle(&pem) {
-        Ok(certs) if !certs.is_empty() => Ok(certs),
-        _ => Err(ConfigError {
-            flag: "--corbado.ca-file",
-            problem: format!("{} holds no PEM certificate", path.display()),
-        }),
-    }
-}
-
-fn validate_api_url(url: &str) -> Result<String, ConfigError> {
-    let error = |problem: &str| ConfigError {
-        flag: "--corbado.api-url",
-        problem: problem.to_owned(),
-    };
-    // The URL is not echoed back: it may hold credentials someone pasted by mistake.
-    let parsed = reqwest::Url::parse(url).map_err(|e| error(&format!("not a URL ({e})")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(error("must start with http:// or https://"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(error(
-            "must not contain credentials; use --corbado.project-id and CORBADO_API_SECRET",
-        ));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(error(
-            "must not have a query or fragment; /sessions is appended to it",
-        ));
-    }
-    Ok(url.trim_end_matches('/').to_owned())
-}
-
-fn read_secret(file: Option<PathBuf>, env: Option<String>) -> Result<Secret, ConfigError> {
-    let value = match (file, env.filter(|v| !v.is_empty())) {
-        (Some(_), Some(_)) => {
+/// `--demo`, `--config.file` or the flags' project, each refused beside the others' flags.
+fn source(
+    args: &ExporterArgs,
+    env_secret: Option<String>,
+    settings: &Settings,
+) -> Result<Source, ConfigError> {
+    if let Some(path) = &args.config_file {
+        let beside = [
+            (args.demo, "--demo"),
+            (
+                args.project_id.is_some(),
+                "--corbado.project-id (or CORBADO_PROJECT_ID)",
+            ),
+            (env_secret.is_some(), SECRET_ENV),
+            (
+                args.api_secret_file.is_some(),
+                "--corbado.api-secret-file (or CORBADO_API_SECRET_FILE)",
+            ),
+        ];
+        if let Some((_, what)) = beside.iter().find(|(given, _)| *given) {
             return Err(ConfigError {
-                flag: "--corbado.api-secret-file",
-                problem: "give the secret either in a file or in CORBADO_API_SECRET, not both"
-                    .into(),
-            })
+                flag: "--config.file",
+                problem: format!(
+                    "cannot be combined with {what}: the file names every project and its secret"
+                ),
+            });
         }
-        (Some(path), None) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-                flag: "--corbado.api-secret-file",
-                problem: format!("cannot read {}: {e}", path.display()),
-            })?;
-            let value = text.strip_suffix('\n').unwrap_or(&text);
-            let value = value.strip_suffix('\r').unwrap_or(value);
-            if value.is_empty() {
-                return Err(ConfigError {
-                    flag: "--corbado.api-secret-file",
-                    problem: format!("{} is empty", path.display()),
-                });
-            }
-            value.to_owned()
-        }
-        (None, Some(value)) => value,
-        (None, None) => {
-            return Err(ConfigError {
-                flag: SECRET_ENV,
-                problem: "the API secret is required unless --demo is given: set \
-                          CORBADO_API_SECRET or --corbado.api-secret-file"
-                    .into(),
-            })
-        }
-    };
-    if value.chars().any(char::is_control) {
-        // Said without the value, of course.
+        let file = ConfigFile { path: path.clone() };
+        let projects = file.load(settings, &|name| std::env::var(name).ok())?;
+        return Ok(Source::File { file, projects });
+    }
+    if args.demo {
+        return Ok(Source::Demo);
+    }
+    let project_id = args
+        .project_id
+        .as_deref()
+        .ok_or("required unless --demo or --config.file is given (or set CORBADO_PROJECT_ID)")
+        .map_err(str::to_owned)
+        .and_then(project::validate_project_id)
+        .map_err(|problem| ConfigError {
+            flag: "--corbado.project-id",
+            problem,
+        })?;
+    let secret = read_secret(args.api_secret_file.as_deref(), env_secret)?;
+    Ok(Source::Flags { project_id, secret })
+}
+
+/// `--shard` and `--total-shards`: `auto` read from the host name, and checked against each other.
+fn shard(args: &ExporterArgs, source: &Source) -> Result<Shard, ConfigError> {
+    let total = args.total_shards;
+    if total > 1 && !matches!(source, Source::File { .. }) {
         return Err(ConfigError {
-            flag: SECRET_ENV,
-            problem: "the API secret contains control characters".into(),
+            flag: "--total-shards",
+            problem: "sharding shares the projects of a --config.file; give one".into(),
         });
     }
-    Ok(Secret::new(value))
+    let ordinal = match &args.shard {
+        cli::ShardArg::Ordinal(n) => *n,
+        cli::ShardArg::Auto => {
+            let host = hostname().map_err(|e| ConfigError {
+                flag: "--shard",
+                problem: format!("auto: cannot read the host name: {e}"),
+            })?;
+            cli::ordinal_of_hostname(&host).map_err(|problem| ConfigError {
+                flag: "--shard",
+                problem: format!("auto: {problem}"),
+            })?
+        }
+    };
+    if ordinal >= total {
+        return Err(ConfigError {
+            flag: "--shard",
+            problem: format!("shard {ordinal} is not below --total-shards {total}"),
+        });
+    }
+    Ok(Shard { ordinal, total })
+}
+
+/// The host name as the system reports it (`gethostname`): in a StatefulSet, the pod's name.
+#[cfg(unix)]
+fn hostname() -> std::io::Result<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the pointer and length describe `buffer`, which outlives the call; gethostname
+    // writes at most that many bytes.
+    let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8(buffer[..end].to_vec())
+        .map_err(|_| std::io::Error::other("the host name is not UTF-8"))
+}
+
+#[cfg(not(unix))]
+fn hostname() -> std::io::Result<String> {
+    std::env::var("COMPUTERNAME").map_err(std::io::Error::other)
+}
+
+fn read_secret(file: Option<&std::path::Path>, env: Option<String>) -> Result<Secret, ConfigError> {
+    match (file, env) {
+        (Some(_), Some(_)) => Err(ConfigError {
+            flag: "--corbado.api-secret-file",
+            problem: "give the secret either in a file or in CORBADO_API_SECRET, not both".into(),
+        }),
+        (Some(path), None) => project::read_secret_file(path, "--corbado.api-secret-file"),
+        (None, Some(value)) => project::checked_secret(value, SECRET_ENV),
+        (None, None) => Err(ConfigError {
+            flag: SECRET_ENV,
+            problem: "the API secret is required unless --demo is given: set \
+                      CORBADO_API_SECRET or --corbado.api-secret-file"
+                .into(),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -239,6 +288,8 @@ mod tests {
     use super::*;
 
     use clap::Parser as _;
+
+    use crate::poller::Strategy;
 
     fn args(extra: &[&str]) -> ExporterArgs {
         let mut argv = vec!["corbado-exporter"];
@@ -250,19 +301,23 @@ mod tests {
     fn defaults_match_the_contract() {
         let config = Config::from_cli(args(&["--demo"]), None).expect("valid");
         assert!(matches!(config.source, Source::Demo));
-        assert_eq!(config.page_size, 100);
-        assert_eq!(config.concurrency, 4);
-        assert_eq!(config.max_requests_per_second, 5.0);
-        assert_eq!(config.timeout, Duration::from_secs(10));
-        assert_eq!(config.poll_interval, Duration::from_secs(60));
-        assert_eq!(config.max_staleness, Duration::from_secs(300));
-        assert_eq!(config.strategy, Strategy::Auto);
-        let labels: Vec<&str> = config.windows.iter().map(|w| w.label.as_str()).collect();
+        let settings = &config.settings;
+        assert_eq!(settings.api_url, cli::DEFAULT_API_URL);
+        assert_eq!(settings.page_size, 100);
+        assert_eq!(settings.concurrency, 4);
+        assert_eq!(settings.max_requests_per_second, 5.0);
+        assert_eq!(settings.timeout, Duration::from_secs(10));
+        assert_eq!(settings.poll_interval, Duration::from_secs(60));
+        assert_eq!(settings.max_staleness, Duration::from_secs(300));
+        assert_eq!(settings.strategy, Strategy::Auto);
+        let labels: Vec<&str> = settings.windows.iter().map(|w| w.label.as_str()).collect();
         assert_eq!(labels, ["15m", "1h", "24h"]);
-        assert_eq!(config.top_k, 10);
+        assert_eq!(settings.top_k, 10);
         assert_eq!(config.max_user_id_length, 128);
         assert_eq!(config.listen_address, "0.0.0.0:9877");
         assert_eq!(config.telemetry_path, "/metrics");
+        assert_eq!(config.shard, Shard::ALONE);
+        assert!(!config.enable_lifecycle);
     }
 
     #[test]
@@ -276,42 +331,82 @@ mod tests {
             Some("s3cr3t".into()),
         )
         .expect("valid");
-        match config.source {
-            Source::Corbado {
-                api_url,
-                project_id,
-                secret,
-            } => {
-                assert_eq!(api_url, cli::DEFAULT_API_URL);
-                assert_eq!(project_id, "pro-1");
-                assert_eq!(secret.expose(), "s3cr3t");
-            }
-            Source::Demo => panic!("expected a real source"),
-        }
+        let projects = config.projects();
+        assert_eq!(projects.len(), 1);
+        assert_eq!(projects[0].id, "pro-1");
+        assert_eq!(projects[0].secret.expose(), "s3cr3t");
     }
 
     #[test]
-    fn the_secret_file_loses_its_trailing_newline_only() {
+    fn a_secret_in_a_file_and_in_the_environment_is_refused() {
         let dir = std::env::temp_dir().join(format!("corbado-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("secret");
-        std::fs::write(&path, "  s3cr3t \n").expect("write");
-        let secret = read_secret(Some(path.clone()), None).expect("readable");
-        assert_eq!(secret.expose(), "  s3cr3t ");
-        std::fs::write(&path, "\n").expect("write");
-        assert!(read_secret(Some(path.clone()), None).is_err());
-        assert!(read_secret(Some(path), Some("x".into())).is_err());
-        assert!(read_secret(Some(dir.join("missing")), None).is_err());
+        std::fs::write(&path, "s3cr3t\n").expect("write");
+        assert_eq!(
+            read_secret(Some(&path), None).expect("readable").expose(),
+            "s3cr3t"
+        );
+        assert!(read_secret(Some(&path), Some("x".into())).is_err());
     }
 
     #[test]
-    fn api_urls_with_credentials_are_refused_without_echoing_them() {
-        let error = validate_api_url("https://me:hunter2@example.test/v2").unwrap_err();
-        assert!(!error.to_string().contains("hunter2"));
-        assert!(validate_api_url("ftp://example.test").is_err());
+    fn a_config_file_is_refused_beside_the_flags_of_a_single_project() {
+        let dir = std::env::temp_dir().join(format!("corbado-cfg-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("projects.yml");
+        std::fs::write(&path, "projects: []\n").expect("write");
+        let file = path.to_str().expect("utf-8 path");
+        for (extra, secret, named) in [
+            (vec!["--demo"], None, "--demo"),
+            (
+                vec!["--corbado.project-id", "pro-1"],
+                None,
+                "--corbado.project-id",
+            ),
+            (vec![], Some("s3cr3t".to_owned()), SECRET_ENV),
+            (
+                vec!["--corbado.api-secret-file", file],
+                None,
+                "--corbado.api-secret-file",
+            ),
+        ] {
+            let mut argv = vec!["--config.file", file];
+            argv.extend(extra);
+            let error = Config::from_cli(args(&argv), secret).unwrap_err();
+            assert_eq!(error.flag, "--config.file");
+            assert!(error.problem.contains(named), "{error}");
+        }
+        let config = Config::from_cli(args(&["--config.file", file]), None).expect("valid");
+        assert!(config.projects().is_empty());
+    }
+
+    #[test]
+    fn shards_need_a_config_file_and_an_ordinal_below_the_total() {
+        let error = Config::from_cli(args(&["--demo", "--total-shards", "2"]), None).unwrap_err();
+        assert_eq!(error.flag, "--total-shards");
+        let dir = std::env::temp_dir().join(format!("corbado-cfg-shard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("projects.yml");
+        std::fs::write(&path, "projects: []\n").expect("write");
+        let file = path.to_str().expect("utf-8 path");
+        let error = Config::from_cli(
+            args(&["--config.file", file, "--shard", "3", "--total-shards", "3"]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(error.flag, "--shard");
+        let config = Config::from_cli(
+            args(&["--config.file", file, "--shard", "2", "--total-shards", "3"]),
+            None,
+        )
+        .expect("valid");
         assert_eq!(
-            validate_api_url("http://127.0.0.1:1/v2/").as_deref(),
-            Ok("http://127.0.0.1:1/v2")
+            config.shard,
+            Shard {
+                ordinal: 2,
+                total: 3
+            }
         );
     }
 }

@@ -6,11 +6,16 @@
 //! - [`sessions`]: the session gauges of one poll, rendered once from an immutable
 //!   [`crate::aggregate::Summary`].
 //! - [`user_label`]: what a user ID becomes as a label value.
+//! - [`instance`]: the instance's own series (reload, shard, projects), without `project_id`.
+//! - [`merge`]: several projects' expositions made into one page.
 //!
-//! There is no global registry: every registry here is built for one project. Nothing here knows
+//! There is no global registry: every registry here is built for one project, or for the
+//! instance. Nothing here knows
 //! when a poll happens or which snapshot is current; that is the snapshot store's business.
 
 pub mod exporter;
+pub mod instance;
+pub mod merge;
 pub mod sessions;
 pub mod user_label;
 
@@ -19,6 +24,8 @@ use std::collections::HashMap;
 use prometheus::{Registry, TextEncoder};
 
 pub use exporter::ExporterMetrics;
+pub use instance::InstanceMetrics;
+pub use merge::merge_expositions;
 pub use sessions::{render_counts, render_sessions, render_users};
 pub use user_label::UserLabels;
 

@@ -1,8 +1,9 @@
-//! The HTTP side: `/metrics` (or `--web.telemetry-path`), a landing page, and health endpoints.
+//! The HTTP side: `/metrics` (or `--web.telemetry-path`), a landing page, health endpoints, and
+//! `POST /-/reload` with `--web.enable-lifecycle`.
 //!
 //! [`router`] builds the whole `Router` from shared state, so tests drive it in-process or over a
 //! port-0 listener alike. Nothing here reaches the upstream: a scrape only reads the current
-//! snapshot and the exporter's own counters, so a slow Corbado API never slows a scrape.
+//! snapshots and the exporter's own counters, so a slow Corbado API never slows a scrape.
 //!
 //! - [`gate`]: what every request passes first: the concurrency cap, basic auth, headers.
 //! - [`listener`]: the accept loop, TLS per connection, and the limits against hostile clients.
@@ -16,27 +17,37 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::metrics::CONTENT_TYPE;
-use crate::snapshot::Store;
+use crate::published::Published;
 use crate::web_config::LiveWebConfig;
 pub use listener::{serve, Limits};
+
+/// What `POST /-/reload` calls: re-read the configuration files and apply them. `Ok` says what
+/// changed; `Err` why nothing did.
+pub trait Reload: Send + Sync {
+    fn reload(&self) -> Result<String, String>;
+}
 
 /// What the handlers share.
 #[derive(Clone)]
 struct Pages {
-    store: Arc<Store>,
+    published: Arc<Published>,
     landing: Arc<str>,
+    /// `Some` with `--web.enable-lifecycle`.
+    lifecycle: Option<Arc<dyn Reload>>,
 }
 
-/// The exporter's routes, behind the gate.
+/// The exporter's routes, behind the gate. `lifecycle` is what `POST /-/reload` calls, `None`
+/// without `--web.enable-lifecycle` (it then answers 403).
 pub fn router(
-    store: Arc<Store>,
+    published: Arc<Published>,
     telemetry_path: &str,
     web: Arc<LiveWebConfig>,
     limits: &Limits,
+    lifecycle: Option<Arc<dyn Reload>>,
 ) -> Router {
     let landing = landing_page(telemetry_path).into();
     Router::new()
@@ -44,7 +55,12 @@ pub fn router(
         .route("/", get(landing_handler))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
-        .with_state(Pages { store, landing })
+        .route("/-/reload", post(reload))
+        .with_state(Pages {
+            published,
+            landing,
+            lifecycle,
+        })
         .layer(middleware::from_fn_with_state(
             gate::Gate::new(web, limits.max_requests),
             gate::guard,
@@ -52,7 +68,7 @@ pub fn router(
 }
 
 async fn metrics(State(pages): State<Pages>, headers: HeaderMap) -> Response {
-    let exposition = pages.store.exposition();
+    let exposition = pages.published.exposition();
     let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     let vary = (header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if accepts_gzip(&headers) {
@@ -89,14 +105,29 @@ async fn healthy() -> &'static str {
     "Healthy\n"
 }
 
-async fn ready(State(pages): State<Pages>) -> (StatusCode, &'static str) {
-    if pages.store.is_ready() {
-        (StatusCode::OK, "Ready\n")
-    } else {
-        (
+async fn ready(State(pages): State<Pages>) -> (StatusCode, String) {
+    match pages.published.readiness() {
+        Ok(()) => (StatusCode::OK, "Ready\n".into()),
+        Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "Not ready: no poll of the Corbado API has succeeded yet\n",
-        )
+            format!("Not ready: {why}\n"),
+        ),
+    }
+}
+
+async fn reload(State(pages): State<Pages>) -> (StatusCode, String) {
+    let Some(lifecycle) = pages.lifecycle else {
+        return (
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (start with --web.enable-lifecycle)\n".into(),
+        );
+    };
+    match lifecycle.reload() {
+        Ok(what) => (StatusCode::OK, format!("{what}\n")),
+        Err(why) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {why}\n"),
+        ),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The web configuration in force: swapped for a new one when the file changes (checked every
-//! two seconds) or on SIGHUP; a file that no longer validates is logged and the previous
-//! configuration stays.
+//! two seconds) or on a reload (SIGHUP, `POST /-/reload`, which the wiring routes here); a file
+//! that no longer validates is logged and the previous configuration stays.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -54,21 +54,36 @@ impl LiveWebConfig {
 
     /// Re-reads the file; on success swaps it in, on failure keeps the old one and says why.
     pub fn reload(&self) -> bool {
-        let Some(path) = &self.path else {
-            return false;
-        };
-        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = file_stamp(path);
-        match WebConfig::load(path) {
-            Ok(config) => {
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
-                self.auth.forget();
-                tracing::info!(file = %path.display(), "web config reloaded");
+        match self.prepare() {
+            Ok(next) => {
+                self.install(next);
                 true
             }
             Err(e) => {
                 tracing::error!(error = %e, "web config not reloaded; keeping the previous one");
                 false
             }
+        }
+    }
+
+    /// Reads and validates the file without putting it in force: `None` without a file.
+    pub fn prepare(&self) -> Result<Option<WebConfig>, WebConfigError> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = file_stamp(path);
+        WebConfig::load(path).map(Some)
+    }
+
+    /// Puts what [`Self::prepare`] read in force.
+    pub fn install(&self, next: Option<WebConfig>) {
+        let Some(config) = next else {
+            return;
+        };
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        self.auth.forget();
+        if let Some(path) = &self.path {
+            tracing::info!(file = %path.display(), "web config reloaded");
         }
     }
 
@@ -82,30 +97,15 @@ impl LiveWebConfig {
         now != before && self.reload()
     }
 
-    /// Watches the file (every two seconds) and SIGHUP until `shutdown`.
+    /// Watches the file (every two seconds) until `shutdown`.
     pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
         if self.path.is_none() {
             return;
         }
-        #[cfg(unix)]
-        let mut hangup =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut ticker = tokio::time::interval(Duration::from_secs(2));
         loop {
-            #[cfg(unix)]
-            let hup = async {
-                match hangup.as_mut() {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let hup = std::future::pending::<()>();
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = hup => { self.reload(); }
                 _ = ticker.tick() => { self.reload_if_changed(); }
             }
         }

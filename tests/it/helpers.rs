@@ -12,13 +12,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use corbado_exporter::aggregate::{parse_windows, Summary};
-use corbado_exporter::app::App;
+use corbado_exporter::app::{App, Fleet, Reloader};
 use corbado_exporter::clock::{self, Clock};
-use corbado_exporter::config::{Config, LogFormat, LogLevel, Source};
+use corbado_exporter::config::{CaBundle, Config, LogFormat, LogLevel, Settings, Source};
 use corbado_exporter::corbado::RetryPolicy;
 use corbado_exporter::poller::{PollReport, Poller, Strategy};
+use corbado_exporter::published::Published;
 use corbado_exporter::secret::Secret;
 use corbado_exporter::server::Limits;
+use corbado_exporter::shard::Shard;
 use corbado_exporter::simulator::{Params, Population, Simulator};
 use corbado_exporter::snapshot::Store;
 use serde_json::Value;
@@ -46,7 +48,7 @@ impl TestSim {
         self.sim.expected(
             report.now_ms,
             &app.config.window_durations(),
-            app.config.top_k,
+            app.config.settings.top_k,
         )
     }
 
@@ -90,14 +92,11 @@ pub async fn serve_sim(population: Population) -> TestSim {
     }
 }
 
-/// A config that polls `api_url` with `strategy`, no rate limit, listening on port 0.
-pub fn config(api_url: &str, strategy: Strategy) -> Config {
-    Config {
-        source: Source::Corbado {
-            api_url: api_url.to_owned(),
-            project_id: PROJECT.to_owned(),
-            secret: Secret::new(SECRET),
-        },
+/// A project's settings that poll `api_url` with `strategy`, without a rate limit.
+pub fn settings(api_url: &str, strategy: Strategy) -> Settings {
+    Settings {
+        api_url: api_url.to_owned(),
+        ca: CaBundle::default(),
         page_size: 100,
         concurrency: 4,
         max_requests_per_second: 0.0,
@@ -107,6 +106,21 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
         strategy,
         windows: parse_windows("15m,1h,24h").expect("valid windows"),
         top_k: 10,
+        resync_interval: Duration::from_secs(3600),
+        change_overlap: Duration::from_secs(30),
+    }
+}
+
+/// A config that polls `api_url` with `strategy`, no rate limit, listening on port 0.
+pub fn config(api_url: &str, strategy: Strategy) -> Config {
+    Config {
+        source: Source::Flags {
+            project_id: PROJECT.to_owned(),
+            secret: Secret::new(SECRET),
+        },
+        settings: settings(api_url, strategy),
+        shard: Shard::ALONE,
+        enable_lifecycle: false,
         max_user_id_length: 128,
         listen_address: "127.0.0.1:0".to_owned(),
         telemetry_path: "/metrics".to_owned(),
@@ -119,21 +133,22 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
             max_retry_after: Duration::from_millis(50),
             ..RetryPolicy::default()
         },
-        ca_certificates: Vec::new(),
         web_config: None,
         limits: Limits::default(),
-        resync_interval: Duration::from_secs(3600),
-        change_overlap: Duration::from_secs(30),
         clock: Clock::System,
     }
 }
 
-/// An exporter serving HTTP on port 0, without its poll loop: tests call `poll_once`.
+/// An exporter serving HTTP on port 0, without its poll loops: tests call `poll_once`. `store`
+/// and `poller` are those of its first project (its only one, unless from a config file).
 pub struct TestApp {
     pub address: SocketAddr,
     pub store: Arc<Store>,
     pub poller: Arc<Poller>,
     pub web: Arc<corbado_exporter::web_config::LiveWebConfig>,
+    pub fleet: Arc<Fleet>,
+    pub reloader: Arc<Reloader>,
+    pub published: Arc<Published>,
     pub config: Config,
     shutdown: CancellationToken,
 }
@@ -154,6 +169,13 @@ impl TestApp {
         assert_eq!(response.status(), 200);
         response.text().await.expect("body")
     }
+
+    /// The store and poller of `project_id`.
+    pub fn project(&self, project_id: &str) -> (Arc<Store>, Arc<Poller>) {
+        self.fleet
+            .project(project_id)
+            .unwrap_or_else(|| panic!("{project_id} is polled here"))
+    }
 }
 
 pub async fn spawn_app(config: Config) -> TestApp {
@@ -161,8 +183,17 @@ pub async fn spawn_app(config: Config) -> TestApp {
     let app = App::build(config.clone(), &shutdown)
         .await
         .expect("exporter builds");
-    let (address, store, poller) = (app.address, Arc::clone(&app.store), Arc::clone(&app.poller));
+    let first = app.fleet.project_ids().into_iter().next();
+    let (store, poller) = first
+        .and_then(|id| app.fleet.project(&id))
+        .expect("at least one project");
     let web = Arc::clone(&app.web);
+    let (fleet, reloader, published) = (
+        Arc::clone(&app.fleet),
+        Arc::clone(&app.reloader),
+        Arc::clone(&app.published),
+    );
+    let address = app.address;
     let serve_shutdown = shutdown.clone();
     tokio::spawn(async move { app.serve(serve_shutdown).await });
     TestApp {
@@ -170,6 +201,9 @@ pub async fn spawn_app(config: Config) -> TestApp {
         store,
         poller,
         web,
+        fleet,
+        reloader,
+        published,
         config,
         shutdown,
     }

@@ -128,7 +128,7 @@ fn json(body: String) -> Response {
 /// short timeout.
 async fn scanning(upstream: &Hostile) -> TestApp {
     let mut config = config(&upstream.api_url(), Strategy::Scan);
-    config.timeout = Duration::from_millis(300);
+    config.settings.timeout = Duration::from_millis(300);
     spawn_app(config).await
 }
 

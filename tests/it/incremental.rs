@@ -41,7 +41,7 @@ async fn start(strategy: Strategy, params: Params, resync_interval: Duration) ->
     let clock = Clock::manual(now);
     let mut config = config(&sim.api_url(), strategy);
     config.clock = clock.clone();
-    config.resync_interval = resync_interval;
+    config.settings.resync_interval = resync_interval;
     let app = spawn_app(config).await;
     Run { sim, app, clock }
 }
@@ -262,10 +262,10 @@ async fn a_long_first_sync_runs_in_the_background_while_counts_keep_coming() {
     let active = sim.sim.with_population(|p| p.active_count()) as u64;
     let mut config = config(&sim.api_url(), Strategy::Auto);
     config.clock = Clock::manual(now);
-    config.max_requests_per_second = 5.0;
-    config.poll_interval = Duration::from_secs(4);
-    config.windows = corbado_exporter::aggregate::parse_windows("15m").expect("valid");
-    config.timeout = Duration::from_secs(3600);
+    config.settings.max_requests_per_second = 5.0;
+    config.settings.poll_interval = Duration::from_secs(4);
+    config.settings.windows = corbado_exporter::aggregate::parse_windows("15m").expect("valid");
+    config.settings.timeout = Duration::from_secs(3600);
     let app = spawn_app(config).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let poller = Arc::clone(&app.poller);

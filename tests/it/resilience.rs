@@ -32,7 +32,7 @@ async fn counter(app: &TestApp, code: &str) -> f64 {
 async fn server_errors_are_retried_and_every_attempt_is_counted() {
     let sim = spawn_sim(1_000, 1).await;
     let mut cfg = config(&sim.api_url(), Strategy::Scan);
-    cfg.concurrency = 1;
+    cfg.settings.concurrency = 1;
     let app = spawn_app(cfg).await;
     sim.sim.set_faults(script(&[
         Injected::Status(500),
@@ -65,7 +65,7 @@ async fn server_errors_are_retried_and_every_attempt_is_counted() {
 async fn a_persistent_server_error_fails_the_poll_after_bounded_attempts() {
     let sim = spawn_sim(1_000, 1).await;
     let mut cfg = config(&sim.api_url(), Strategy::Scan);
-    cfg.concurrency = 1;
+    cfg.settings.concurrency = 1;
     let app = spawn_app(cfg).await;
     sim.sim.set_faults(Faults {
         on_page: vec![(3, Injected::Status(500), 100)],
@@ -88,7 +88,7 @@ async fn a_persistent_server_error_fails_the_poll_after_bounded_attempts() {
 async fn rate_limits_are_waited_out_with_and_without_retry_after() {
     let sim = spawn_sim(1_000, 1).await;
     let mut cfg = config(&sim.api_url(), Strategy::Filter);
-    cfg.concurrency = 1;
+    cfg.settings.concurrency = 1;
     let app = spawn_app(cfg).await;
     sim.sim.set_faults(script(&[
         Injected::TooManyRequests {
@@ -273,8 +273,8 @@ async fn shutdown_cancels_an_in_flight_poll_promptly() {
 async fn the_shared_limiter_paces_every_request_of_a_poll() {
     let sim = spawn_sim(2_000, 1).await;
     let mut cfg = config(&sim.api_url(), Strategy::Scan);
-    cfg.max_requests_per_second = 5.0;
-    cfg.concurrency = 4;
+    cfg.settings.max_requests_per_second = 5.0;
+    cfg.settings.concurrency = 4;
     let app = spawn_app(cfg).await;
     let started = tokio::time::Instant::now();
     let report = app.poller.poll_once().await.expect("poll");
@@ -315,8 +315,8 @@ async fn a_poll_longer_than_the_interval_delays_the_next_and_polls_never_overlap
         ..Faults::default()
     });
     let mut cfg = config(&sim.api_url(), Strategy::Scan);
-    cfg.concurrency = 1;
-    cfg.poll_interval = Duration::from_secs(5);
+    cfg.settings.concurrency = 1;
+    cfg.settings.poll_interval = Duration::from_secs(5);
     let app = spawn_app(cfg).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let poller = Arc::clone(&app.poller);

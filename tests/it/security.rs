@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corbado_exporter::config::read_ca_file;
+use corbado_exporter::config::CaBundle;
 use corbado_exporter::poller::Strategy;
 use corbado_exporter::server::Limits;
 use corbado_exporter::web_config::{LiveWebConfig, WebConfigFile};
@@ -433,7 +433,8 @@ async fn a_custom_ca_file_lets_the_exporter_trust_a_private_api_certificate() {
     let api = format!("https://{address}/v2");
 
     let mut trusted = config(&api, Strategy::Scan);
-    trusted.ca_certificates = read_ca_file(&pki.dir.join("ca.pem")).expect("a CA file");
+    trusted.settings.ca =
+        CaBundle::read(&pki.dir.join("ca.pem"), "--corbado.ca-file").expect("a CA file");
     let app = spawn_app(trusted).await;
     app.poller
         .poll_once()

@@ -53,9 +53,31 @@ async fn endpoints_answer_as_the_contract_says() {
         value(&samples, "corbado_exporter_polls_total", &[]),
         Some(1.0)
     );
-    assert!(samples
-        .iter()
-        .all(|s| s.labels.get("project_id").map(String::as_str) == Some("pro-test")));
+    // Every series carries the project, except the instance's own three kinds.
+    const INSTANCE: [&str; 5] = [
+        "corbado_exporter_config_last_reload_successful",
+        "corbado_exporter_config_last_reload_success_timestamp_seconds",
+        "corbado_exporter_shard_ordinal",
+        "corbado_exporter_total_shards",
+        "corbado_exporter_projects",
+    ];
+    for sample in &samples {
+        let project = sample.labels.get("project_id").map(String::as_str);
+        if INSTANCE.contains(&sample.name.as_str()) {
+            assert_eq!(project, None, "{sample:?}");
+        } else {
+            assert_eq!(project, Some("pro-test"), "{sample:?}");
+        }
+    }
+    assert_eq!(value(&samples, "corbado_exporter_projects", &[]), Some(1.0));
+    assert_eq!(
+        value(
+            &samples,
+            "corbado_exporter_config_last_reload_successful",
+            &[]
+        ),
+        Some(1.0)
+    );
 
     let landing = reqwest::get(app.url("/")).await.expect("landing");
     assert_eq!(landing.status(), 200);
@@ -168,7 +190,7 @@ async fn wrong_credentials_fail_the_poll_once_without_retrying_and_keep_the_old_
     let good = app.store.snapshot().expect("snapshot");
 
     let mut wrong = config(&sim.api_url(), Strategy::Scan);
-    if let corbado_exporter::config::Source::Corbado { secret, .. } = &mut wrong.source {
+    if let corbado_exporter::config::Source::Flags { secret, .. } = &mut wrong.source {
         *secret = corbado_exporter::secret::Secret::new("not-the-secret");
     }
     let bad_app = spawn_app(wrong).await;

@@ -9,8 +9,8 @@ use crate::helpers::{config, parse_samples, spawn_app, spawn_sim, value};
 async fn assert_exact(strategy: Strategy, page_size: u32, concurrency: usize) {
     let sim = spawn_sim(12_000, 11).await;
     let mut config = config(&sim.api_url(), strategy);
-    config.page_size = page_size;
-    config.concurrency = concurrency;
+    config.settings.page_size = page_size;
+    config.settings.concurrency = concurrency;
     let app = spawn_app(config).await;
 
     let report = app.poller.poll_once().await.expect("poll succeeds");

@@ -1,0 +1,126 @@
+//! Reloading: SIGHUP and `POST /-/reload` re-read `--config.file` and `--web.config.file`,
+//! and either both take effect or neither does. The outcome lands in
+//! `corbado_exporter_config_last_reload_successful`.
+
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use super::fleet::Fleet;
+use crate::clock;
+use crate::config::{ConfigFile, Settings};
+use crate::published::Published;
+use crate::server::Reload;
+use crate::shard::Shard;
+use crate::web_config::LiveWebConfig;
+
+/// What a reload reads again, and what it applies the result to.
+pub struct Reloader {
+    /// `None` when the projects come from the flags or `--demo`: a reload then re-reads only
+    /// the web config.
+    pub file: Option<ConfigFile>,
+    /// The flags under every key the file leaves out.
+    pub base: Settings,
+    pub shard: Shard,
+    pub fleet: Arc<Fleet>,
+    pub web: Arc<LiveWebConfig>,
+    pub published: Arc<Published>,
+    /// One reload at a time: a SIGHUP and a `POST` arriving together must not interleave.
+    lock: Mutex<()>,
+}
+
+impl Reloader {
+    pub fn new(
+        file: Option<ConfigFile>,
+        base: Settings,
+        shard: Shard,
+        fleet: Arc<Fleet>,
+        web: Arc<LiveWebConfig>,
+        published: Arc<Published>,
+    ) -> Self {
+        Reloader {
+            file,
+            base,
+            shard,
+            fleet,
+            web,
+            published,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Reads both files; applies them only when both are valid. Records the outcome and logs it.
+    pub fn reload_files(&self) -> Result<String, String> {
+        let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let outcome = self.read_and_apply();
+        let now = clock::now_ms() as f64 / 1000.0;
+        self.published.instance.record_reload(outcome.is_ok(), now);
+        self.published.changed();
+        match &outcome {
+            Ok(what) => tracing::info!(changes = %what, "configuration reloaded"),
+            Err(why) => {
+                tracing::error!(error = %why, "reload refused; the previous configuration stays")
+            }
+        }
+        outcome
+    }
+
+    fn read_and_apply(&self) -> Result<String, String> {
+        let projects = match &self.file {
+            Some(file) => {
+                let all = file
+                    .load(&self.base, &|name| std::env::var(name).ok())
+                    .map_err(|e| e.to_string())?;
+                Some(all.into_iter().filter(|p| self.shard.owns(&p.id)).collect())
+            }
+            None => None,
+        };
+        let web = self
+            .web
+            .prepare()
+            .map_err(|e| format!("--web.config.file: {e}"))?;
+        let changes = match projects {
+            Some(projects) => self
+                .fleet
+                .apply(projects)
+                .map_err(|e| format!("{e:#}"))?
+                .to_string(),
+            None => "no --config.file; projects unchanged".to_owned(),
+        };
+        self.web.install(web);
+        Ok(changes)
+    }
+
+    /// Reloads on every SIGHUP until `shutdown`.
+    pub async fn on_hangup(self: Arc<Self>, shutdown: CancellationToken) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut hangup = match signal(SignalKind::hangup()) {
+                Ok(hangup) => hangup,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGHUP; reload with POST /-/reload");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = hangup.recv() => {
+                        tracing::info!("SIGHUP: reloading the configuration");
+                        // The outcome is logged and recorded by the reload itself.
+                        let _ = self.reload_files();
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        shutdown.cancelled().await;
+    }
+}
+
+impl Reload for Reloader {
+    fn reload(&self) -> Result<String, String> {
+        self.reload_files()
+    }
+}

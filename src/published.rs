@@ -1,0 +1,114 @@
+//! Everything the server reads: the stores of the projects polled here, the instance's own
+//! series, and the one `/metrics` page made of them. A reload swaps the list of stores in one
+//! step, so a removed project's series are gone from the next scrape.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::metrics::{merge_expositions, InstanceMetrics};
+use crate::snapshot::{Exposition, Store};
+
+/// The projects' stores (sorted by project ID) and the instance's series.
+pub struct Published {
+    stores: RwLock<Arc<[Arc<Store>]>>,
+    pub instance: InstanceMetrics,
+    /// Bumped when the instance's series or the list of stores change.
+    generation: AtomicU64,
+    cache: RwLock<Option<Cached>>,
+}
+
+/// The merged page, valid while the instance's generation and every project's own exposition
+/// are those it was made from.
+struct Cached {
+    generation: u64,
+    parts: Vec<Arc<Exposition>>,
+    exposition: Arc<Exposition>,
+}
+
+impl Published {
+    pub fn new(instance: InstanceMetrics) -> Self {
+        Published {
+            stores: RwLock::new(Arc::from(Vec::new())),
+            instance,
+            generation: AtomicU64::new(0),
+            cache: RwLock::new(None),
+        }
+    }
+
+    /// The stores of the projects polled now.
+    pub fn stores(&self) -> Arc<[Arc<Store>]> {
+        Arc::clone(&self.stores.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Makes `stores` the projects polled now.
+    pub fn set_stores(&self, mut stores: Vec<Arc<Store>>) {
+        stores.sort_by(|a, b| a.project_id.cmp(&b.project_id));
+        self.instance.projects.set(stores.len() as i64);
+        *self.stores.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(stores);
+        self.changed();
+    }
+
+    /// Marks the instance's own series as changed: the next scrape renders anew.
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// `/-/ready`: every project's first poll has ended and some project's counts are
+    /// published. An instance with no projects (a shard that none fell to) is ready: it has
+    /// nothing to wait for, and a rollout must not stall on it.
+    pub fn readiness(&self) -> Result<(), String> {
+        let stores = self.stores();
+        let waiting: Vec<&str> = stores
+            .iter()
+            .filter(|s| !s.first_poll_ended())
+            .map(|s| s.project_id.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            return Err(format!(
+                "the first poll has not ended yet for {}",
+                waiting.join(", ")
+            ));
+        }
+        if !stores.is_empty() && !stores.iter().any(|s| s.is_ready()) {
+            return Err("no poll of the Corbado API has succeeded yet".into());
+        }
+        Ok(())
+    }
+
+    /// The whole page a scrape gets: the instance's series, then every project's, each family
+    /// once. Made anew only when a part changed.
+    pub fn exposition(&self) -> Arc<Exposition> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let parts: Vec<Arc<Exposition>> = self.stores().iter().map(|s| s.exposition()).collect();
+        if let Some(cached) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            let same_parts = cached.parts.len() == parts.len()
+                && cached
+                    .parts
+                    .iter()
+                    .zip(&parts)
+                    .all(|(a, b)| Arc::ptr_eq(a, b));
+            if cached.generation == generation && same_parts {
+                return Arc::clone(&cached.exposition);
+            }
+        }
+        let instance = self.instance.render();
+        let mut texts: Vec<&str> = Vec::with_capacity(parts.len() + 1);
+        texts.push(&instance);
+        for part in &parts {
+            // Our own rendering is UTF-8.
+            texts.push(std::str::from_utf8(&part.plain).unwrap_or_default());
+        }
+        let exposition = Arc::new(Exposition::new(merge_expositions(&texts)));
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
+            generation,
+            parts,
+            exposition: Arc::clone(&exposition),
+        });
+        exposition
+    }
+}
