@@ -28,6 +28,105 @@ fn fails_with(args: &[&str], envs: &[(&str, &str)], first_line_has: &[&str]) {
 }
 
 #[test]
+fn a_bad_config_file_exits_2_naming_the_file_the_line_and_the_key() {
+    let dir = std::env::temp_dir().join(format!("corbado-cli-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("projects.yml");
+    let file = path.to_str().expect("utf-8 path");
+    std::fs::write(
+        &path,
+        "projects:\n  - id: pro-1\n    api_secret: corbado1_inline\n",
+    )
+    .expect("write");
+    fails_with(
+        &["--config.file", file],
+        &[],
+        &["--config.file", "projects.yml:3:", "api_secret"],
+    );
+    std::fs::write(
+        &path,
+        "projects:\n  - id: pro-1\n    api_secret_env: S\n    colour: red\n",
+    )
+    .expect("write");
+    fails_with(
+        &["--config.file", file],
+        &[],
+        &["projects.yml:4:", "colour"],
+    );
+    fails_with(
+        &["--config.file", file, "--corbado.project-id", "pro-2"],
+        &[],
+        &["--config.file", "--corbado.project-id"],
+    );
+    fails_with(
+        &["--config.file", file],
+        &[("CORBADO_API_SECRET", "s3cr3t")],
+        &["--config.file", "CORBADO_API_SECRET"],
+    );
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("corbado-cli-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let sim = spawn_sim(300, 9).await;
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, SECRET).expect("secret");
+    let project = |id: &str| {
+        format!(
+            "  - id: {id}\n    api_url: {}\n    api_secret_file: {}\n",
+            sim.api_url(),
+            secret_file.display()
+        )
+    };
+    let path = dir.join("projects.yml");
+    std::fs::write(&path, format!("projects:\n{}", project(PROJECT))).expect("v1");
+    let running = Running::start(exporter(&[
+        "--config.file",
+        path.to_str().expect("utf-8 path"),
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ]));
+    let metrics = format!("http://{}/metrics", running.address().await);
+    eventually(Duration::from_secs(20), "the first project", || async {
+        let text = reqwest::get(&metrics)
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        text.contains("corbado_up{project_id=\"pro-test\"} 1")
+    })
+    .await;
+    // A second project (its secret is wrong for this simulator, which is fine: it need only
+    // appear), then SIGHUP.
+    std::fs::write(
+        &path,
+        format!("projects:\n{}{}", project(PROJECT), project("pro-other")),
+    )
+    .expect("v2");
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &running.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(hup.success());
+    eventually(Duration::from_secs(20), "the added project", || async {
+        let text = reqwest::get(&metrics)
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        text.contains("corbado_up{project_id=\"pro-other\"}")
+            && text.contains("corbado_exporter_projects 2")
+    })
+    .await;
+    let (code, log) = running.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("configuration reloaded"), "{log}");
+}
+
+#[test]
 fn bad_configuration_exits_2_naming_the_flag() {
     fails_with(
         &["--demo", "--poll.interval", "0s"],
@@ -202,6 +301,11 @@ async fn demo_mode_serves_every_contract_metric_and_shuts_down_on_sigterm() {
         "corbado_exporter_api_requests_total{",
         "corbado_exporter_api_request_duration_seconds_bucket{",
         "corbado_exporter_build_info{",
+        "corbado_exporter_config_last_reload_successful ",
+        "corbado_exporter_config_last_reload_success_timestamp_seconds ",
+        "corbado_exporter_shard_ordinal ",
+        "corbado_exporter_total_shards ",
+        "corbado_exporter_projects ",
     ] {
         assert!(
             text.contains(name),

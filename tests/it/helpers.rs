@@ -17,7 +17,6 @@ use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::config::{CaBundle, Config, LogFormat, LogLevel, Settings, Source};
 use corbado_exporter::corbado::RetryPolicy;
 use corbado_exporter::poller::{PollReport, Poller, Strategy};
-use corbado_exporter::published::Published;
 use corbado_exporter::secret::Secret;
 use corbado_exporter::server::Limits;
 use corbado_exporter::shard::Shard;
@@ -79,7 +78,12 @@ pub async fn spawn_sim(sessions: u64, seed: u64) -> TestSim {
 
 /// Serves `population` on a loopback port with the test credentials.
 pub async fn serve_sim(population: Population) -> TestSim {
-    let sim = Simulator::new(population, PROJECT, SECRET);
+    serve_project(population, PROJECT, SECRET).await
+}
+
+/// Serves `population` on a loopback port as project `project_id` with `secret`.
+pub async fn serve_project(population: Population, project_id: &str, secret: &str) -> TestSim {
+    let sim = Simulator::new(population, project_id, secret);
     let shutdown = CancellationToken::new();
     let address = sim
         .spawn("127.0.0.1:0", shutdown.clone())
@@ -148,7 +152,6 @@ pub struct TestApp {
     pub web: Arc<corbado_exporter::web_config::LiveWebConfig>,
     pub fleet: Arc<Fleet>,
     pub reloader: Arc<Reloader>,
-    pub published: Arc<Published>,
     pub config: Config,
     shutdown: CancellationToken,
 }
@@ -188,11 +191,7 @@ pub async fn spawn_app(config: Config) -> TestApp {
         .and_then(|id| app.fleet.project(&id))
         .expect("at least one project");
     let web = Arc::clone(&app.web);
-    let (fleet, reloader, published) = (
-        Arc::clone(&app.fleet),
-        Arc::clone(&app.reloader),
-        Arc::clone(&app.published),
-    );
+    let (fleet, reloader) = (Arc::clone(&app.fleet), Arc::clone(&app.reloader));
     let address = app.address;
     let serve_shutdown = shutdown.clone();
     tokio::spawn(async move { app.serve(serve_shutdown).await });
@@ -203,7 +202,6 @@ pub async fn spawn_app(config: Config) -> TestApp {
         web,
         fleet,
         reloader,
-        published,
         config,
         shutdown,
     }

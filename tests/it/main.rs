@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod incremental;
 mod openapi;
+mod projects;
 mod prometheus;
 mod promtool;
 mod resilience;
