@@ -1,11 +1,12 @@
 //! Deployment files: the Dockerfile (hadolint and structure), docker-compose, Kubernetes
 //! manifests, the systemd unit, and the healthcheck the image relies on.
 
+use corbado_exporter::config::{ConfigFile, ProjectConfig};
 use corbado_exporter::poller::Strategy;
 use serde_yaml::Value;
 
 use crate::helpers::{
-    config, exporter, free_port, repo, run_tool, spawn_app, spawn_sim, tool_available,
+    config, exporter, free_port, repo, run_tool, settings, spawn_app, spawn_sim, tool_available,
 };
 
 fn read(path: &str) -> String {
@@ -80,6 +81,116 @@ fn docker_compose_is_valid_and_every_file_it_mounts_exists() {
             &["-f", "deploy/docker-compose.yml", "config", "-q"],
         );
     }
+}
+
+/// Loads a config file of the repository with the exporter's own parser, its secret files
+/// (under `secret_dir` in the file) replaced by files of a temporary folder.
+fn load_example_projects(name: &str, yaml: &str, secret_dir: &str) -> Vec<ProjectConfig> {
+    let dir = std::env::temp_dir().join(format!("corbado-deploy-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let yaml = yaml.replace(secret_dir, &format!("{}/", dir.display()));
+    for line in yaml.lines() {
+        if let Some(path) = line.trim().strip_prefix("api_secret_file: ") {
+            std::fs::write(path, "s3cr3t\n").expect("secret file");
+        }
+    }
+    let path = dir.join("projects.yml");
+    std::fs::write(&path, yaml).expect("config file");
+    ConfigFile { path }
+        .load(
+            &settings("https://backendapi.cloud.corbado.io/v2", Strategy::Auto),
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn the_two_project_compose_example_loads_and_mounts_what_it_names() {
+    let compose = &yaml_docs("deploy/docker-compose.projects.yml")[0];
+    let exporter = &compose["services"]["exporter"];
+    let command: Vec<&str> = exporter["command"]
+        .as_sequence()
+        .expect("command")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(command.contains(&"--config.file=/etc/corbado-exporter/projects.yml"));
+    let projects = load_example_projects(
+        "compose",
+        &read("deploy/compose/projects.yml"),
+        "/run/secrets/",
+    );
+    assert_eq!(projects.len(), 2);
+    let secrets = compose["secrets"].as_mapping().expect("secrets");
+    for project in &projects {
+        let name = project.id.replace("pro-", "corbado-");
+        assert!(
+            secrets.contains_key(name.as_str()),
+            "{name} is a compose secret"
+        );
+    }
+    if tool_available("docker-compose") {
+        run_tool(
+            "docker-compose",
+            &["-f", "deploy/docker-compose.projects.yml", "config", "-q"],
+        );
+    }
+}
+
+#[test]
+fn the_sharded_statefulset_reads_its_ordinal_and_every_project_has_its_secret() {
+    let set = &yaml_docs("deploy/kubernetes/sharded/statefulset.yaml")[0];
+    assert_eq!(set["kind"], "StatefulSet");
+    let pod = &set["spec"]["template"]["spec"];
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_sequence()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(args.contains(&"--shard=auto"));
+    let replicas = set["spec"]["replicas"].as_u64().expect("replicas");
+    assert!(
+        args.contains(&format!("--total-shards={replicas}").as_str()),
+        "--total-shards equals replicas: {args:?}"
+    );
+    assert_eq!(
+        pod["containers"][0]["readinessProbe"]["httpGet"]["path"],
+        "/-/ready"
+    );
+
+    let service = &yaml_docs("deploy/kubernetes/sharded/service.yaml")[0];
+    assert_eq!(service["spec"]["clusterIP"], "None", "headless");
+    assert_eq!(set["spec"]["serviceName"], service["metadata"]["name"]);
+    let monitor = &yaml_docs("deploy/kubernetes/sharded/podmonitor.yaml")[0];
+    assert_eq!(monitor["kind"], "PodMonitor");
+    assert_eq!(
+        monitor["spec"]["podMetricsEndpoints"][0]["port"],
+        "http-metrics"
+    );
+
+    let map = &yaml_docs("deploy/kubernetes/sharded/configmap.yaml")[0];
+    let projects_yml = map["data"]["projects.yml"].as_str().expect("projects.yml");
+    assert!(args.contains(&"--config.file=/etc/corbado-exporter/projects.yml"));
+    let projects = load_example_projects("sharded", projects_yml, "/run/secrets/corbado/");
+    let secret = &yaml_docs("deploy/kubernetes/sharded/secret.yaml")[0];
+    let keys = secret["stringData"].as_mapping().expect("keys");
+    for project in &projects {
+        assert!(
+            keys.contains_key(project.id.as_str()),
+            "{} has a secret key",
+            project.id
+        );
+    }
+    let mounts = pod["containers"][0]["volumeMounts"]
+        .as_sequence()
+        .expect("mounts");
+    assert!(mounts
+        .iter()
+        .any(|m| m["mountPath"] == "/run/secrets/corbado"));
+    assert!(mounts
+        .iter()
+        .any(|m| m["mountPath"] == "/etc/corbado-exporter"));
 }
 
 #[test]
