@@ -61,6 +61,41 @@ fn the_dashboard_imports_cleanly_into_grafana_10() {
 }
 
 #[test]
+fn several_projects_are_chosen_together_and_compared_in_one_table() {
+    let d = dashboard();
+    let vars = d["templating"]["list"].as_array().expect("variables");
+    let project = vars
+        .iter()
+        .find(|v| v["name"] == "project_id")
+        .expect("project_id");
+    assert_eq!(project["multi"], true);
+    assert_eq!(project["includeAll"], true);
+    let panels = panels(&d);
+    let table = panels
+        .iter()
+        .find(|p| p["title"] == "Projects polled")
+        .expect("the per-project overview");
+    assert_eq!(table["type"], "table");
+    let queries = exprs(table);
+    for metric in [
+        "corbado_up",
+        "corbado_sessions",
+        "corbado_exporter_last_poll_success_timestamp_seconds",
+        "corbado_exporter_api_requests_total",
+    ] {
+        let query = queries
+            .iter()
+            .find(|q| metric_names(q).iter().any(|m| m == metric))
+            .unwrap_or_else(|| panic!("the overview shows {metric}"));
+        assert!(
+            query.contains("by (project_id"),
+            "one row per project: {query}"
+        );
+        assert!(query.contains("project_id=~\"$project_id\""), "{query}");
+    }
+}
+
+#[test]
 fn panels_have_unique_ids_descriptions_and_sit_on_the_grid_without_overlap() {
     let d = dashboard();
     let all = d["panels"].as_array().expect("panels");
