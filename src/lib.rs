@@ -2,14 +2,16 @@
 //!
 //! Data flows one way: **config → client → aggregation → poller → snapshot → HTTP**.
 //!
-//! 1. [`config`] turns flags and environment variables into a validated [`config::Config`];
-//!    [`app`] turns that into each part's own settings and wires the parts together.
+//! 1. [`config`] turns flags, environment variables and `--config.file` into a validated
+//!    [`config::Config`]; [`app`] turns that into each project's own client, poller and store
+//!    (a fleet of them, one per project of this shard) and wires the parts together.
 //! 2. [`poller`] runs one poll at a time: it pages through `GET /sessions` with the
 //!    [`corbado`] client, using the `scan` or `filter` strategy (or `auto`, which checks `filter`
 //!    and falls back to `scan`), and feeds every session to the pure [`aggregate`] code.
 //! 3. The resulting [`aggregate::Summary`] is rendered once by [`metrics`] into a
 //!    [`snapshot::Snapshot`], which replaces the previous one in the [`snapshot::Store`].
-//! 4. [`server`] serves the newest snapshot, plus the exporter's own series, on `/metrics`.
+//! 4. [`published`] holds every project's store and the instance's own series; [`server`]
+//!    serves them merged on `/metrics`.
 //!
 //! [`simulator`] is a faithful stand-in for Corbado's API, used by `--demo`, the tests and the
 //! benchmarks; it is a real HTTP server, so the exporter is always exercised over the wire.
@@ -19,6 +21,7 @@
 //! imports it back, and only the wiring (`app`, `commands`) and `main` import `config`.
 //! - `secret.rs`: the `Secret` type that never prints its value.
 //! - `clock.rs`: Unix milliseconds and a poll's whole-second `now`.
+//! - `shard.rs`: which projects fall to this instance (FNV-1a, jump consistent hash).
 //! - `rng.rs`: SplitMix64, seedable, and a lock-free shared stream for jitter.
 //! - `basic_auth.rs`: reading a `Basic` `Authorization` header (server and simulator).
 //! - `corbado/`: the upstream: wire model, query dialect, one request with retries (`client`),
@@ -26,14 +29,18 @@
 //! - `aggregate/`: sessions in, `Summary` out, no I/O; windows, session facts, status counts.
 //! - `metrics/`: metric names, HELP texts and rendering: the exporter's own series, the
 //!   session gauges.
-//! - `snapshot.rs`: the current snapshot and the cached `/metrics` body.
+//! - `snapshot.rs`: one project's current snapshot and its cached series.
+//! - `published.rs`: the stores of the projects polled here, the instance's series, and the
+//!   merged `/metrics` page.
 //! - `poller/`: `poll_once()`, the loop, and a file per strategy (`scan`, `filter`, `auto`).
 //! - `web_config/`: the web-config file, its TLS, its basic auth, and its live reloading.
 //! - `server/`: routes and handlers, the gate (request cap, auth, headers), the listener.
 //! - `simulator/`: the simulated Corbado API: HTTP face, fault injection, and the population
 //!   (storage, generation, evolution, queries, JSON, ground truth).
-//! - `config/`: `cli` (clap, single values) → `Config` (validated, files read once).
-//! - `app.rs`: wires the parts together and owns the shutdown path.
+//! - `config/`: `cli` (clap, single values) → `Config` (validated, files read once); `project`
+//!   (one project's settings) and `file` (`--config.file`).
+//! - `app/`: wires the parts together and owns the shutdown path; `fleet` starts, stops and
+//!   restarts projects, `reload` re-reads the files on SIGHUP and `POST /-/reload`.
 //! - `commands.rs`: the `simulator` and `healthcheck` subcommands.
 
 pub mod secret;

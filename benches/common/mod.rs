@@ -1,5 +1,9 @@
 //! What the benches share: reading a process's memory from `/proc`, and an exporter config
-//! that polls a simulator at the documented budget.
+//! that polls a simulator at the documented budget, and child processes ([`process`]). Each
+//! bench uses a part of it.
+#![allow(dead_code)]
+
+pub mod process;
 
 use std::time::Duration;
 
@@ -13,7 +17,6 @@ use corbado_exporter::server::Limits;
 use corbado_exporter::shard::Shard;
 
 /// A project's settings: `strategy` against `api_url`, 5 requests/s, a poll a minute.
-#[allow(dead_code)] // Not every bench uses every helper.
 pub fn settings(api_url: &str, strategy: Strategy) -> Settings {
     Settings {
         api_url: api_url.to_owned(),
@@ -33,7 +36,6 @@ pub fn settings(api_url: &str, strategy: Strategy) -> Settings {
 }
 
 /// An exporter config for one project (`project_id`, `secret`) with `settings`, on port 0.
-#[allow(dead_code)]
 pub fn config(project_id: &str, secret: &str, settings: Settings, clock: Clock) -> Config {
     Config {
         source: Source::Flags {
