@@ -398,3 +398,81 @@ async fn three_shards_poll_each_of_twenty_projects_exactly_once_where_the_formul
     );
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_reload_takes_both_files_or_neither() {
+    let dir = temp_dir("both-files");
+    let a = project_sim("pro-a", 100, 31).await;
+    let b = project_sim("pro-b", 100, 32).await;
+    let path = dir.join("projects.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "projects:\n{}",
+            entry(&dir, "pro-a", &a, "secret-pro-a", &[])
+        ),
+    )
+    .expect("v1");
+    let web_path = dir.join("web.yml");
+    let alice = bcrypt::hash("wonderland", 4).expect("hash");
+    std::fs::write(
+        &web_path,
+        format!("basic_auth_users:\n  alice: '{alice}'\n"),
+    )
+    .expect("web");
+    let mut config = file_config(path.clone());
+    config.enable_lifecycle = true;
+    config.web_config = Some(
+        corbado_exporter::web_config::WebConfigFile::load(web_path.clone()).expect("web config"),
+    );
+    let app = spawn_app(config).await;
+    let reload = |user: &'static str, password: &'static str| {
+        let url = app.url("/-/reload");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+                .expect("answers");
+            (
+                response.status().as_u16(),
+                response.text().await.expect("body"),
+            )
+        }
+    };
+
+    // A valid project file beside a broken web config: neither takes effect.
+    std::fs::write(
+        &path,
+        format!(
+            "projects:\n{}{}",
+            entry(&dir, "pro-a", &a, "secret-pro-a", &[]),
+            entry(&dir, "pro-b", &b, "secret-pro-b", &[])
+        ),
+    )
+    .expect("v2");
+    std::fs::write(&web_path, "basic_auth_users: [not, a, map\n").expect("broken web");
+    let (status, body) = reload("alice", "wonderland").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("--web.config.file"), "{body}");
+    assert_eq!(
+        app.fleet.project_ids(),
+        ["pro-a"],
+        "the project file did not apply either"
+    );
+
+    // Both valid: both apply; the new password is the one that works.
+    let bob = bcrypt::hash("builder", 4).expect("hash");
+    std::fs::write(&web_path, format!("basic_auth_users:\n  bob: '{bob}'\n")).expect("web v2");
+    // The web config is also re-read by itself when its file changes (every two seconds), so
+    // the new user may already be the one to ask with.
+    let (mut status, mut body) = reload("alice", "wonderland").await;
+    if status == 401 {
+        (status, body) = reload("bob", "builder").await;
+    }
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.fleet.project_ids(), ["pro-a", "pro-b"]);
+    assert_eq!(reload("alice", "wonderland").await.0, 401);
+    assert_eq!(reload("bob", "builder").await.0, 200);
+}
