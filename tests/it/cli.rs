@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::helpers::{eventually, eventually_some, exporter, spawn_sim, Running, PROJECT, SECRET};
+use crate::helpers::{
+    eventually, eventually_some, exporter, fetch_text, spawn_sim, Running, PROJECT, SECRET,
+};
 
 fn fails_with(args: &[&str], envs: &[(&str, &str)], first_line_has: &[&str]) {
     let output = exporter(args)
@@ -89,12 +91,7 @@ async fn sighup_reloads_the_config_file() {
     ]));
     let metrics = format!("http://{}/metrics", running.address().await);
     eventually(Duration::from_secs(20), "the first project", || async {
-        let text = reqwest::get(&metrics)
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("body");
+        let text = fetch_text(&metrics).await;
         text.contains("corbado_up{project_id=\"pro-test\"} 1")
     })
     .await;
@@ -111,12 +108,7 @@ async fn sighup_reloads_the_config_file() {
         .expect("kill runs");
     assert!(hup.success());
     eventually(Duration::from_secs(20), "the added project", || async {
-        let text = reqwest::get(&metrics)
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("body");
+        let text = fetch_text(&metrics).await;
         text.contains("corbado_up{project_id=\"pro-other\"}")
             && text.contains("corbado_exporter_projects 2")
     })

@@ -228,6 +228,16 @@ pub async fn serve_on_loopback(
     (address, shutdown)
 }
 
+/// The body of a `GET url` that must answer.
+pub async fn fetch_text(url: &str) -> String {
+    reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .expect("body")
+}
+
 /// One sample of the text format: metric name, labels, value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
