@@ -1,5 +1,6 @@
-//! The subcommands beside the exporter itself: `simulator` (the simulated API on its own) and
-//! `healthcheck` (for container HEALTHCHECKs, which have no shell or curl in a distroless image).
+//! The subcommands beside the exporter itself: `simulator` (the simulated API on its own),
+//! `healthcheck` (for container HEALTHCHECKs, which have no shell or curl in a distroless image)
+//! and `user-label` (a user ID's label value, to find one user in the per-user series).
 
 use std::sync::Arc;
 
@@ -7,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{shutdown_signal, DEMO_TICK};
 use crate::clock;
-use crate::config::{HealthcheckArgs, SimulatorArgs, SECRET_ENV};
+use crate::config::{self, ConfigError, HealthcheckArgs, SimulatorArgs, UserLabelArgs, SECRET_ENV};
+use crate::metrics::UserLabels;
 use crate::simulator::{self, Params, Population, Semantics, Simulator};
 
 /// `corbado-exporter simulator`: the simulated API on its own, until SIGINT or SIGTERM.
@@ -55,4 +57,17 @@ pub async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {
     let status = client.get(&args.url).send().await?.status();
     anyhow::ensure!(status.is_success(), "{} answered {status}", args.url);
     Ok(())
+}
+
+/// `corbado-exporter user-label`: the `user_id` label value the exporter gives `args.user_id`.
+pub fn user_label(args: &UserLabelArgs) -> Result<String, ConfigError> {
+    let labels = UserLabels {
+        max_id_length: args.max_id_length as usize,
+        pseudonym_key: args
+            .id_key_file
+            .as_deref()
+            .map(config::read_key_file)
+            .transpose()?,
+    };
+    Ok(labels.label(&args.user_id).into_owned())
 }

@@ -20,6 +20,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::UserLabel(args)) => match commands::user_label(&args) {
+            Ok(label) => {
+                println!("{label}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some(Command::Simulator(args)) => {
             init_logging(args.log_level, LogFormat::Text);
             finish(runtime().and_then(|rt| rt.block_on(commands::run_simulator(args))))

@@ -46,6 +46,7 @@ pub fn config(project_id: &str, secret: &str, settings: Settings, clock: Clock) 
         shard: Shard::ALONE,
         enable_lifecycle: false,
         max_user_id_length: 128,
+        user_id_key: None,
         listen_address: "127.0.0.1:0".to_owned(),
         telemetry_path: "/metrics".to_owned(),
         log_level: LogLevel::Warn,

@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 use crate::clock::Clock;
 use crate::config::ProjectConfig;
 use crate::corbado::{Client, ClientMetrics, ClientOptions, Pager, PagingSettings, RetryPolicy};
-use crate::metrics::{ExporterMetrics, UserLabels};
+use crate::metrics::{ExporterMetrics, PseudonymKey, UserLabels};
 use crate::poller::{PollMethod, PollSettings, Poller, ResyncReason};
 use crate::published::Published;
 use crate::snapshot::Store;
@@ -26,6 +26,8 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct Shared {
     pub max_user_id_length: usize,
+    /// `--per-user.id-key-file`: `user_id` values become pseudonyms.
+    pub user_id_key: Option<PseudonymKey>,
     pub retry: RetryPolicy,
     pub clock: Clock,
 }
@@ -198,6 +200,7 @@ impl Fleet {
             metrics,
             UserLabels {
                 max_id_length: self.shared.max_user_id_length,
+                pseudonym_key: self.shared.user_id_key.clone(),
             },
         ));
         let client = Client::new(

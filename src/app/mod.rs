@@ -69,6 +69,7 @@ impl App {
         let published = Arc::new(Published::new(instance));
         let shared = Shared {
             max_user_id_length: config.max_user_id_length,
+            user_id_key: config.user_id_key.clone(),
             retry: config.retry.clone(),
             clock: config.clock.clone(),
         };

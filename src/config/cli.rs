@@ -37,9 +37,32 @@ pub struct Cli {
 pub enum Command {
     /// Run the simulated Corbado API on its own, for any client to poll.
     Simulator(SimulatorArgs),
+    /// Print the user_id label value of a user ID: its pseudonym with --per-user.id-key-file,
+    /// so that an operator can find one user in the per-user series.
+    UserLabel(UserLabelArgs),
     /// Ask a running exporter whether it is healthy (exit 0) or not (exit 1): for container
     /// HEALTHCHECKs, which have no shell or curl in a distroless image.
     Healthcheck(HealthcheckArgs),
+}
+
+/// `corbado-exporter user-label`.
+#[derive(Debug, Args)]
+pub struct UserLabelArgs {
+    /// The key file the exporter uses (--per-user.id-key-file).
+    #[arg(
+        long = "per-user.id-key-file",
+        env = "CORBADO_EXPORTER_USER_ID_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub id_key_file: Option<PathBuf>,
+
+    /// As the exporter's --per-user.max-id-length (used only without a key).
+    #[arg(long = "per-user.max-id-length", default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..=4096), value_name = "BYTES")]
+    pub max_id_length: u32,
+
+    /// The user ID (Corbado's userID) to look up.
+    #[arg(value_name = "USER_ID")]
+    pub user_id: String,
 }
 
 /// `corbado-exporter healthcheck`.
@@ -150,6 +173,16 @@ pub struct ExporterArgs {
     /// digits of its SHA-256, so no label value can get a scrape rejected.
     #[arg(long = "per-user.max-id-length", default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..=4096), value_name = "BYTES")]
     pub max_user_id_length: u32,
+
+    /// File holding a key (its bytes, less one trailing newline): user_id label values become
+    /// pseudonyms, the first 16 hex digits of HMAC-SHA256(key, user ID). Find a user's with
+    /// `corbado-exporter user-label`.
+    #[arg(
+        long = "per-user.id-key-file",
+        env = "CORBADO_EXPORTER_USER_ID_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub user_id_key_file: Option<PathBuf>,
 
     /// Address to listen on for the web interface and telemetry.
     #[arg(long = "web.listen-address", default_value = ":9877", value_parser = parse_listen_address, value_name = "ADDR")]

@@ -22,11 +22,14 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::corbado::RetryPolicy;
+use crate::metrics::PseudonymKey;
 use crate::secret::Secret;
 use crate::server::Limits;
 use crate::shard::Shard;
 use crate::web_config::WebConfigFile;
-pub use cli::{Cli, Command, ExporterArgs, HealthcheckArgs, LogFormat, LogLevel, SimulatorArgs};
+pub use cli::{
+    Cli, Command, ExporterArgs, HealthcheckArgs, LogFormat, LogLevel, SimulatorArgs, UserLabelArgs,
+};
 pub use file::ConfigFile;
 pub use project::{CaBundle, ProjectConfig, Settings};
 
@@ -60,6 +63,8 @@ pub struct Config {
     pub enable_lifecycle: bool,
     /// `--per-user.max-id-length`.
     pub max_user_id_length: usize,
+    /// `--per-user.id-key-file`, read at start.
+    pub user_id_key: Option<PseudonymKey>,
     pub listen_address: String,
     pub telemetry_path: String,
     pub log_level: LogLevel,
@@ -97,6 +102,11 @@ impl Config {
             shard,
             enable_lifecycle: args.enable_lifecycle,
             max_user_id_length: args.max_user_id_length as usize,
+            user_id_key: args
+                .user_id_key_file
+                .as_deref()
+                .map(read_key_file)
+                .transpose()?,
             listen_address: args.listen_address,
             telemetry_path: args.telemetry_path,
             log_level: args.log_level,
@@ -264,6 +274,27 @@ fn hostname() -> std::io::Result<String> {
 #[cfg(not(unix))]
 fn hostname() -> std::io::Result<String> {
     std::env::var("COMPUTERNAME").map_err(std::io::Error::other)
+}
+
+/// The pseudonym key of `--per-user.id-key-file`: the file's bytes less one trailing newline,
+/// at least 16 of them.
+pub fn read_key_file(path: &std::path::Path) -> Result<PseudonymKey, ConfigError> {
+    let error = |problem: String| ConfigError {
+        flag: "--per-user.id-key-file",
+        problem,
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| error(format!("cannot read {}: {e}", path.display())))?;
+    let key = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    let key = key.strip_suffix(b"\r").unwrap_or(key);
+    if key.len() < 16 {
+        return Err(error(format!(
+            "{} holds {} bytes; a key needs at least 16 (e.g. `openssl rand -hex 32`)",
+            path.display(),
+            key.len()
+        )));
+    }
+    Ok(PseudonymKey::new(key))
 }
 
 fn read_secret(file: Option<&std::path::Path>, env: Option<String>) -> Result<Secret, ConfigError> {

@@ -27,7 +27,7 @@ pub use exporter::ExporterMetrics;
 pub use instance::InstanceMetrics;
 pub use merge::merge_expositions;
 pub use sessions::{render_counts, render_sessions, render_users};
-pub use user_label::UserLabels;
+pub use user_label::{PseudonymKey, UserLabels};
 
 /// `Content-Type` of the text exposition format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

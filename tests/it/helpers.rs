@@ -126,6 +126,7 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
         shard: Shard::ALONE,
         enable_lifecycle: false,
         max_user_id_length: 128,
+        user_id_key: None,
         listen_address: "127.0.0.1:0".to_owned(),
         telemetry_path: "/metrics".to_owned(),
         log_level: LogLevel::Info,

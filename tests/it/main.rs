@@ -12,6 +12,7 @@ mod openapi;
 mod projects;
 mod prometheus;
 mod promtool;
+mod pseudonyms;
 mod resilience;
 mod security;
 mod server;

@@ -1,0 +1,137 @@
+//! Pseudonymised user IDs (`--per-user.id-key-file`), and the user's e-mail address
+//! (`identifierValue`), which the exporter never keeps, logs or shows.
+
+use std::time::Duration;
+
+use corbado_exporter::config::read_key_file;
+use corbado_exporter::poller::Strategy;
+
+use crate::helpers::{
+    config, eventually, exporter, fetch_text, parse_samples, spawn_app, spawn_sim, Running,
+    PROJECT, SECRET,
+};
+
+#[tokio::test]
+async fn user_ids_become_pseudonyms_that_user_label_finds_again() {
+    let dir = std::env::temp_dir().join(format!("corbado-it-pseudonyms-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let key_file = dir.join("user-id.key");
+    std::fs::write(&key_file, "0123456789abcdef0123456789abcdef\n").expect("key");
+    let sim = spawn_sim(3_000, 41).await;
+    let mut config = config(&sim.api_url(), Strategy::Auto);
+    config.user_id_key = Some(read_key_file(&key_file).expect("a key"));
+    let app = spawn_app(config).await;
+    app.poller.poll_once().await.expect("poll");
+
+    let text = app.scrape().await;
+    let samples = parse_samples(&text);
+    let labelled: Vec<(&str, f64)> = samples
+        .iter()
+        .filter(|s| s.name == "corbado_user_active_sessions")
+        .map(|s| (s.labels["user_id"].as_str(), s.value))
+        .collect();
+    assert_eq!(labelled.len(), 10, "the top 10 users");
+    let top = app
+        .store
+        .snapshot()
+        .expect("snapshot")
+        .summary
+        .top_users
+        .clone();
+    for ((label, _), real) in labelled.iter().zip(&top) {
+        assert!(
+            label.len() == 16 && label.chars().all(|c| c.is_ascii_hexdigit()),
+            "{label} is a pseudonym"
+        );
+        assert!(
+            !text.contains(real.user_id.as_str()),
+            "{} is not exported",
+            real.user_id
+        );
+        // The operator's way back from a user to the series.
+        let output = exporter(&[
+            "user-label",
+            "--per-user.id-key-file",
+            key_file.to_str().expect("utf-8 path"),
+            &real.user_id,
+        ])
+        .output()
+        .expect("user-label runs");
+        assert!(output.status.success());
+        let printed = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let series = labelled
+            .iter()
+            .find(|(l, _)| *l == printed)
+            .unwrap_or_else(|| panic!("{printed} is one of the exported pseudonyms"));
+        assert_eq!(
+            series.1, real.active_sessions as f64,
+            "and the right user's"
+        );
+    }
+}
+
+#[test]
+fn a_short_key_is_refused() {
+    let dir = std::env::temp_dir().join(format!("corbado-it-short-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let key_file = dir.join("short.key");
+    std::fs::write(&key_file, "too short\n").expect("key");
+    let output = exporter(&[
+        "user-label",
+        "--per-user.id-key-file",
+        key_file.to_str().expect("utf-8"),
+        "usr-1",
+    ])
+    .output()
+    .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--per-user.id-key-file"));
+}
+
+#[tokio::test]
+async fn no_e_mail_address_appears_in_any_page_metric_or_trace_log() {
+    let sim = spawn_sim(1_500, 42).await;
+    let mut command = exporter(&[
+        "--corbado.api-url",
+        &sim.api_url(),
+        "--corbado.project-id",
+        PROJECT,
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--log.level",
+        "trace",
+        "--corbado.max-requests-per-second",
+        "0",
+        "--poll.strategy",
+        "scan",
+    ]);
+    command.env("CORBADO_API_SECRET", SECRET);
+    let running = Running::start(command);
+    let address = running.address().await;
+    let metrics = format!("http://{address}/metrics");
+    eventually(Duration::from_secs(20), "the per-user gauges", || async {
+        fetch_text(&metrics)
+            .await
+            .contains("corbado_user_active_sessions{")
+    })
+    .await;
+    let mut pages = Vec::new();
+    for path in ["/metrics", "/", "/-/ready", "/-/healthy"] {
+        pages.push((path, fetch_text(&format!("http://{address}{path}")).await));
+    }
+    let (code, log) = running.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("TRACE") || log.contains("trace"),
+        "trace logs were written"
+    );
+    pages.push(("the log", log));
+    for (what, text) in &pages {
+        // The simulator gives every session user<N>@example.com, as the API gives e-mails.
+        assert!(
+            !text.contains("@example.com"),
+            "{what} shows an e-mail address"
+        );
+        assert!(!text.contains("identifierValue"), "{what} names the field");
+    }
+}
