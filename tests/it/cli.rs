@@ -239,10 +239,24 @@ async fn the_secret_appears_in_no_log_line_or_metric_even_at_trace_level() {
         .await;
         let metrics = polled().await.expect("metrics");
         assert_no_secret("metrics", &metrics, secret);
+        let landing = fetch_text(&format!("http://{address}/")).await;
         let (code, log) = running.terminate().await;
         assert_eq!(code, Some(0), "clean exit on SIGTERM: {log}");
         assert!(log.contains("poll"), "trace logs were written: {log}");
         assert_no_secret("the log", &log, secret);
+        // Nor the users' e-mail addresses (`identifierValue`; the simulator gives every
+        // session user<N>@example.com), which the exporter never keeps.
+        for (what, text) in [
+            ("metrics", &metrics),
+            ("the landing page", &landing),
+            ("the log", &log),
+        ] {
+            assert!(
+                !text.contains("@example.com"),
+                "{what} shows an e-mail address"
+            );
+            assert!(!text.contains("identifierValue"), "{what} names the field");
+        }
         if secret != SECRET {
             assert!(
                 log.contains("check --corbado.project-id and the API secret"),
