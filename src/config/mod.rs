@@ -285,8 +285,7 @@ pub fn read_key_file(path: &std::path::Path) -> Result<PseudonymKey, ConfigError
     };
     let bytes =
         std::fs::read(path).map_err(|e| error(format!("cannot read {}: {e}", path.display())))?;
-    let key = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    let key = key.strip_suffix(b"\r").unwrap_or(key);
+    let key = project::less_one_newline(&bytes);
     if key.len() < 16 {
         return Err(error(format!(
             "{} holds {} bytes; a key needs at least 16 (e.g. `openssl rand -hex 32`)",

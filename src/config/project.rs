@@ -115,19 +115,22 @@ pub fn validate_api_url(url: &str) -> Result<String, String> {
 
 /// The secret in a file, less one trailing newline; `key` names the flag or config key.
 pub fn read_secret_file(path: &Path, key: &'static str) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        flag: key,
-        problem: format!("cannot read {}: {e}", path.display()),
-    })?;
-    let value = text.strip_suffix('\n').unwrap_or(&text);
-    let value = value.strip_suffix('\r').unwrap_or(value);
+    let error = |problem: String| ConfigError { flag: key, problem };
+    let bytes =
+        std::fs::read(path).map_err(|e| error(format!("cannot read {}: {e}", path.display())))?;
+    let value = String::from_utf8(less_one_newline(&bytes).to_vec())
+        .map_err(|_| error(format!("{} is not UTF-8 text", path.display())))?;
     if value.is_empty() {
-        return Err(ConfigError {
-            flag: key,
-            problem: format!("{} is empty", path.display()),
-        });
+        return Err(error(format!("{} is empty", path.display())));
     }
-    checked_secret(value.to_owned(), key)
+    checked_secret(value, key)
+}
+
+/// `bytes` less one trailing newline (`\n` or `\r\n`): what an editor or `echo` adds to a file
+/// holding a secret or a key.
+pub fn less_one_newline(bytes: &[u8]) -> &[u8] {
+    let value = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    value.strip_suffix(b"\r").unwrap_or(value)
 }
 
 /// A secret value, refused (without showing it) when it holds control characters.
