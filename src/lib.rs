@@ -21,6 +21,8 @@
 //! imports it back, and only the wiring (`app`, `commands`) and `main` import `config`.
 //! - `secret.rs`: the `Secret` type that never prints its value.
 //! - `clock.rs`: Unix milliseconds and a poll's whole-second `now`.
+//! - `journal.rs`: a project's last polls, last error and last hour's requests (status page).
+//! - `logs.rs`: the ring of the last 500 log lines at `info` and above (`/logs`).
 //! - `shard.rs`: which projects fall to this instance (FNV-1a, jump consistent hash).
 //! - `rng.rs`: SplitMix64, seedable, and a lock-free shared stream for jitter.
 //! - `basic_auth.rs`: reading a `Basic` `Authorization` header (server and simulator).
@@ -46,6 +48,8 @@
 pub mod secret;
 
 pub mod clock;
+pub mod journal;
+pub mod logs;
 pub mod rng;
 pub mod shard;
 

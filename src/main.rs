@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use corbado_exporter::config::{Cli, Command, Config, LogFormat, LogLevel, SECRET_ENV};
-use corbado_exporter::{app, commands};
+use corbado_exporter::{app, commands, logs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -70,10 +70,16 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
+/// Logs to stderr at `level`, and at `info` and above into the ring `/logs` shows.
 fn init_logging(level: LogLevel, format: LogFormat) {
+    let stderr_level = tracing::Level::from(level);
+    let writer = logs::Tee {
+        stderr_level,
+        ring: logs::ring(),
+    };
     let builder = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::from(level))
-        .with_writer(std::io::stderr)
+        .with_max_level(stderr_level.max(tracing::Level::INFO))
+        .with_writer(writer)
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.with_ansi(false).try_init(),

@@ -15,6 +15,8 @@ pub struct Published {
     /// Bumped when the instance's series or the list of stores change.
     generation: AtomicU64,
     cache: RwLock<Option<Cached>>,
+    /// `/config`: the effective configuration, set whenever the projects change.
+    effective_config: RwLock<Arc<str>>,
 }
 
 /// The merged page, valid while the instance's generation and every project's own exposition
@@ -32,6 +34,7 @@ impl Published {
             instance,
             generation: AtomicU64::new(0),
             cache: RwLock::new(None),
+            effective_config: RwLock::new(Arc::from("")),
         }
     }
 
@@ -46,6 +49,24 @@ impl Published {
         self.instance.projects.set(stores.len() as i64);
         *self.stores.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(stores);
         self.changed();
+    }
+
+    /// The effective configuration as YAML (`/config`), secrets redacted.
+    pub fn effective_config(&self) -> Arc<str> {
+        Arc::clone(
+            &self
+                .effective_config
+                .read()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Makes `yaml` what `/config` shows.
+    pub fn set_effective_config(&self, yaml: String) {
+        *self
+            .effective_config
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::from(yaml);
     }
 
     /// Marks the instance's own series as changed: the next scrape renders anew.

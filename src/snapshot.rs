@@ -18,6 +18,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::aggregate::{Summary, Windows};
+use crate::journal::Journal;
 use crate::metrics::{render_counts, render_users, ExporterMetrics, UserLabels};
 
 /// The last successful poll's counts and the last complete active set, rendered.
@@ -47,6 +48,8 @@ pub struct UsersPart {
 /// One project's published state: its snapshot, its own series, and the cached exposition.
 pub struct Store {
     pub metrics: ExporterMetrics,
+    /// What the last polls did, for the status page.
+    pub journal: Journal,
     pub windows: Windows,
     pub project_id: String,
     user_labels: UserLabels,
@@ -102,9 +105,11 @@ impl Store {
         max_staleness: Duration,
         metrics: ExporterMetrics,
         user_labels: UserLabels,
+        journal: Journal,
     ) -> Self {
         Store {
             metrics,
+            journal,
             windows,
             project_id: project_id.to_owned(),
             user_labels,

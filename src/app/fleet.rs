@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::clock::Clock;
-use crate::config::ProjectConfig;
+use crate::config::{InstanceView, ProjectConfig};
 use crate::corbado::{Client, ClientMetrics, ClientOptions, Pager, PagingSettings, RetryPolicy};
+use crate::journal::{Journal, Plan};
 use crate::metrics::{ExporterMetrics, PseudonymKey, UserLabels};
 use crate::poller::{PollMethod, PollSettings, Poller, ResyncReason};
 use crate::published::Published;
@@ -75,6 +76,8 @@ impl std::fmt::Display for Changes {
 pub struct Fleet {
     published: Arc<Published>,
     shared: Shared,
+    /// The instance's part of `/config`, shown with the projects polled now.
+    view: InstanceView,
     projects: Mutex<BTreeMap<String, Project>>,
     /// Set by [`Fleet::start_polling`]: from then on a started project polls at once. Tests
     /// that call `poll_once` themselves never set it.
@@ -84,10 +87,16 @@ pub struct Fleet {
 
 impl Fleet {
     /// An empty fleet; every poll loop it starts stops with `shutdown`.
-    pub fn new(published: Arc<Published>, shared: Shared, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        published: Arc<Published>,
+        shared: Shared,
+        view: InstanceView,
+        shutdown: CancellationToken,
+    ) -> Self {
         Fleet {
             published,
             shared,
+            view,
             projects: Mutex::new(BTreeMap::new()),
             polling: AtomicBool::new(false),
             shutdown,
@@ -133,6 +142,9 @@ impl Fleet {
         }
         self.published
             .set_stores(projects.values().map(|p| Arc::clone(&p.store)).collect());
+        let configs: Vec<&ProjectConfig> = projects.values().map(|p| &p.config).collect();
+        self.published
+            .set_effective_config(self.view.render(&configs));
         Ok(changes)
     }
 
@@ -189,9 +201,16 @@ impl Fleet {
     fn build(&self, config: ProjectConfig) -> anyhow::Result<Project> {
         let settings = &config.settings;
         let metrics = ExporterMetrics::new(&config.id, &PollMethod::LABELS, &ResyncReason::LABELS)?;
+        let journal = Journal::new(Plan {
+            strategy: settings.strategy.as_str(),
+            interval: settings.poll_interval,
+            max_requests_per_second: settings.max_requests_per_second,
+            clock: self.shared.clock.clone(),
+        });
         let client_metrics = ClientMetrics {
             requests_total: metrics.api_requests.clone(),
             request_duration: metrics.api_request_duration.clone(),
+            recent: Arc::clone(&journal.requests),
         };
         let store = Arc::new(Store::new(
             &config.id,
@@ -202,6 +221,7 @@ impl Fleet {
                 max_id_length: self.shared.max_user_id_length,
                 pseudonym_key: self.shared.user_id_key.clone(),
             },
+            journal,
         ));
         let client = Client::new(
             ClientOptions {

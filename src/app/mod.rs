@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock;
-use crate::config::{Config, ProjectConfig, Source};
+use crate::config::{Config, InstanceView, ProjectConfig, Source};
 use crate::metrics::InstanceMetrics;
 use crate::poller::Poller;
 use crate::published::Published;
@@ -76,6 +76,7 @@ impl App {
         let fleet = Arc::new(Fleet::new(
             Arc::clone(&published),
             shared,
+            InstanceView::of(&config),
             shutdown.child_token(),
         ));
         let changes = fleet.apply(projects)?;

@@ -374,12 +374,18 @@ fn parse_listen_address(text: &str) -> Result<String, String> {
     Ok(address)
 }
 
+/// The pages the server serves besides the telemetry path (and `/-/…`).
+const PAGES: [&str; 3] = ["/config", "/logs", "/runbook"];
+
 fn parse_telemetry_path(text: &str) -> Result<String, String> {
     if !text.starts_with('/') || text == "/" {
         return Err("must start with '/' and not be '/' itself".into());
     }
     if text.starts_with("/-/") {
         return Err("paths under /-/ are reserved for health endpoints".into());
+    }
+    if PAGES.contains(&text) {
+        return Err(format!("{text} is the exporter's own page"));
     }
     if text
         .chars()
@@ -411,6 +417,7 @@ mod tests {
             vec!["--web.listen-address", "9877"],
             vec!["--web.telemetry-path", "metrics"],
             vec!["--web.telemetry-path", "/-/ready"],
+            vec!["--web.telemetry-path", "/logs"],
             vec!["--log.level", "loud"],
         ] {
             let joined = format!("{}={}", bad[0], bad[1]);

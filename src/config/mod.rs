@@ -15,6 +15,7 @@
 //! file or variable a config file names: never from the command line or the config file itself.
 
 pub mod cli;
+pub mod effective;
 pub mod file;
 pub mod project;
 
@@ -30,6 +31,7 @@ use crate::web_config::WebConfigFile;
 pub use cli::{
     Cli, Command, ExporterArgs, HealthcheckArgs, LogFormat, LogLevel, SimulatorArgs, UserLabelArgs,
 };
+pub use effective::InstanceView;
 pub use file::ConfigFile;
 pub use project::{CaBundle, ProjectConfig, Settings};
 

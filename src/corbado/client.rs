@@ -6,6 +6,7 @@
 //! `Authorization` header. What to page and how is [`super::paging`]'s business, not this one's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use super::model::SessionList;
 use super::query::{Filter, Sort};
 use super::redact::Redactor;
 use super::retry::RetryPolicy;
+use crate::journal::RequestTally;
 use crate::rng::SharedSplitMix64;
 use crate::secret::Secret;
 
@@ -46,6 +48,8 @@ pub struct ClientOptions {
 pub struct ClientMetrics {
     pub requests_total: IntCounterVec,
     pub request_duration: Histogram,
+    /// The last hour's requests, for the status page.
+    pub recent: Arc<RequestTally>,
 }
 
 /// One page request.
@@ -178,6 +182,7 @@ impl Client {
             .requests_total
             .with_label_values(&[&code])
             .inc();
+        self.metrics.recent.note_now();
         result.map(|(_, body)| body).map_err(|(_, e)| e)
     }
 

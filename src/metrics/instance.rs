@@ -33,6 +33,9 @@ pub struct InstanceMetrics {
     reload_successful: IntGauge,
     reload_success_timestamp: Gauge,
     pub projects: IntGauge,
+    /// `--shard` and `--total-shards`, as the status page repeats them.
+    pub shard_ordinal: u32,
+    pub total_shards: u32,
 }
 
 impl InstanceMetrics {
@@ -48,6 +51,8 @@ impl InstanceMetrics {
         let metrics = InstanceMetrics {
             reload_successful: gauge(RELOAD_SUCCESSFUL)?,
             projects: gauge(PROJECTS)?,
+            shard_ordinal,
+            total_shards,
             reload_success_timestamp: Gauge::new(
                 RELOAD_SUCCESS_TIMESTAMP.name,
                 RELOAD_SUCCESS_TIMESTAMP.help,

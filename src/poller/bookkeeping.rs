@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{CountedPoll, PollReport, Poller, ResyncReason};
+use crate::journal::{Outcome, PollEntry};
 
 impl Poller {
     /// The series a counts part changes while the active part of an earlier poll still runs.
@@ -16,6 +17,11 @@ impl Poller {
         metrics
             .last_poll_duration
             .set(counted.started.elapsed().as_secs_f64());
+        self.journal(
+            counted.started.elapsed(),
+            counted.requests,
+            Outcome::CountsOnly,
+        );
         self.store.invalidate();
     }
 
@@ -23,8 +29,14 @@ impl Poller {
         self.counts_ok.load(Ordering::Relaxed) && self.active_ok.load(Ordering::Relaxed)
     }
 
-    /// The exporter's own series and the log line for one poll's outcome.
-    pub(super) fn record(&self, outcome: &anyhow::Result<PollReport>, took: Duration) {
+    /// The exporter's own series, the journal and the log line for one poll's outcome.
+    /// `failed_requests` is what a failed poll spent (a successful one's report says).
+    pub(super) fn record(
+        &self,
+        outcome: &anyhow::Result<PollReport>,
+        took: Duration,
+        failed_requests: u64,
+    ) {
         let metrics = &self.store.metrics;
         metrics.last_poll_duration.set(took.as_secs_f64());
         metrics.up.set(i64::from(outcome.is_ok() && self.up()));
@@ -44,9 +56,17 @@ impl Poller {
                     duration_ms = took.as_millis() as u64,
                     "poll finished"
                 );
+                self.store.journal.record(PollEntry {
+                    strategy: report.method.as_str(),
+                    resync: report.resync.map(ResyncReason::as_str),
+                    fell_back: report.fell_back,
+                    ..self.entry(took, report.requests, Outcome::Succeeded)
+                });
             }
             Err(error) => {
                 metrics.poll_failures.inc();
+                let why = format!("{error:#}");
+                self.journal(took, failed_requests, Outcome::Failed(why));
                 tracing::error!(
                     duration_ms = took.as_millis() as u64,
                     error = format!("{error:#}"),
@@ -55,6 +75,27 @@ impl Poller {
             }
         }
         self.store.invalidate();
+    }
+
+    /// Notes a poll that neither resynced nor fell back in the journal.
+    fn journal(&self, took: Duration, requests: u64, outcome: Outcome) {
+        self.store
+            .journal
+            .record(self.entry(took, requests, outcome));
+    }
+
+    /// A journal entry for a poll that took `took` and ended now, under the configured
+    /// strategy (what it resolved to is known only when it succeeded).
+    fn entry(&self, took: Duration, requests: u64, outcome: Outcome) -> PollEntry {
+        PollEntry {
+            started_ms: self.settings.clock.now_ms() - crate::clock::millis(took),
+            duration: took,
+            strategy: self.settings.strategy.as_str(),
+            requests,
+            resync: None,
+            fell_back: false,
+            outcome,
+        }
     }
 }
 

@@ -187,13 +187,19 @@ impl Poller {
     /// exporter's own metrics either way.
     pub async fn poll_once(&self) -> anyhow::Result<PollReport> {
         let started = Instant::now();
+        let before = self.attempts();
         let outcome = match self.count_part().await {
             Ok(Step::Counted(counted)) => self.active_part(&counted).await,
             Ok(Step::Complete(report)) => Ok(report),
             Err(error) => Err(error),
         };
-        self.record(&outcome, started.elapsed());
+        self.record(&outcome, started.elapsed(), self.attempts() - before);
         outcome
+    }
+
+    /// Requests made by both parts so far.
+    fn attempts(&self) -> u64 {
+        self.counts_pager.attempts() + self.active_pager.attempts()
     }
 
     /// A poll's start: counts published, or (`scan`, and `auto` when the totals do not add up)

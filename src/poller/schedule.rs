@@ -29,7 +29,9 @@ impl Poller {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
+            self.store.journal.poll_starts();
             let started = Instant::now();
+            let before = self.counts_pager.attempts();
             match self.count_part().await {
                 Ok(Step::Counted(counted)) => {
                     if self.syncing.load(Ordering::Relaxed) {
@@ -41,8 +43,11 @@ impl Poller {
                     }
                     handoff.send_replace(Some(Arc::new(counted)));
                 }
-                Ok(Step::Complete(report)) => self.record(&Ok(report), started.elapsed()),
-                Err(error) => self.record(&Err(error), started.elapsed()),
+                Ok(Step::Complete(report)) => self.record(&Ok(report), started.elapsed(), 0),
+                Err(error) => {
+                    let spent = self.counts_pager.attempts() - before;
+                    self.record(&Err(error), started.elapsed(), spent);
+                }
             }
             let took = started.elapsed();
             if took > self.settings.interval {
@@ -61,9 +66,11 @@ impl Poller {
                 continue;
             };
             self.syncing.store(true, Ordering::Relaxed);
+            let before = self.active_pager.attempts();
             let outcome = self.active_part(&counted).await;
             self.syncing.store(false, Ordering::Relaxed);
-            self.record(&outcome, counted.started.elapsed());
+            let spent = counted.requests + (self.active_pager.attempts() - before);
+            self.record(&outcome, counted.started.elapsed(), spent);
         }
         // The count loop ended (it does not): wait for shutdown.
         std::future::pending::<()>().await;

@@ -1,5 +1,5 @@
-//! The HTTP side: `/metrics` (or `--web.telemetry-path`), a landing page, health endpoints, and
-//! `POST /-/reload` with `--web.enable-lifecycle`.
+//! The HTTP side: `/metrics` (or `--web.telemetry-path`), the status page, `/config`, `/logs`,
+//! `/runbook`, health endpoints, and `POST /-/reload` with `--web.enable-lifecycle`.
 //!
 //! [`router`] builds the whole `Router` from shared state, so tests drive it in-process or over a
 //! port-0 listener alike. Nothing here reaches the upstream: a scrape only reads the current
@@ -7,16 +7,21 @@
 //!
 //! - [`gate`]: what every request passes first: the concurrency cap, basic auth, headers.
 //! - [`listener`]: the accept loop, TLS per connection, and the limits against hostile clients.
+//! - [`html`]: the frame of the HTML pages and their `Content-Security-Policy`.
+//! - [`status`]: the status page; [`runbook`]: the runbook page.
 
 pub mod gate;
+pub mod html;
 pub mod listener;
+pub mod runbook;
+pub mod status;
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -35,7 +40,7 @@ pub trait Reload: Send + Sync {
 #[derive(Clone)]
 struct Pages {
     published: Arc<Published>,
-    landing: Arc<str>,
+    telemetry_path: Arc<str>,
     /// `Some` with `--web.enable-lifecycle`.
     lifecycle: Option<Arc<dyn Reload>>,
 }
@@ -49,16 +54,18 @@ pub fn router(
     limits: &Limits,
     lifecycle: Option<Arc<dyn Reload>>,
 ) -> Router {
-    let landing = landing_page(telemetry_path).into();
     Router::new()
         .route(telemetry_path, get(metrics))
-        .route("/", get(landing_handler))
+        .route("/", get(status_page))
+        .route("/config", get(effective_config))
+        .route("/logs", get(logs))
+        .route("/runbook", get(runbook_page))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
         .with_state(Pages {
             published,
-            landing,
+            telemetry_path: telemetry_path.into(),
             lifecycle,
         })
         .layer(middleware::from_fn_with_state(
@@ -97,8 +104,29 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn landing_handler(State(pages): State<Pages>) -> Html<String> {
-    Html(pages.landing.to_string())
+async fn status_page(State(pages): State<Pages>) -> Response {
+    let body = status::body(&pages.published, &pages.telemetry_path);
+    html::page("corbado-exporter", &body)
+}
+
+async fn runbook_page() -> Response {
+    html::page("corbado-exporter runbook", &runbook::body())
+}
+
+/// `text/plain` bodies that are not the exposition format.
+const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+
+async fn effective_config(State(pages): State<Pages>) -> Response {
+    let yaml = pages.published.effective_config();
+    // YAML has no registered type browsers show inline; plain text is what Prometheus sends.
+    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(PLAIN_TEXT));
+    ([content_type], yaml.to_string()).into_response()
+}
+
+async fn logs() -> Response {
+    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(PLAIN_TEXT));
+    let cache = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    ([content_type, cache], crate::logs::ring().text()).into_response()
 }
 
 async fn healthy() -> &'static str {
@@ -131,22 +159,6 @@ async fn reload(State(pages): State<Pages>) -> (StatusCode, String) {
     }
 }
 
-fn landing_page(telemetry_path: &str) -> String {
-    // The path was validated to be a plain path; escape it anyway, it lands in HTML.
-    let path = telemetry_path
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    format!(
-        "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>Corbado Exporter</title></head>\n\
-         <body>\n<h1>Corbado Exporter</h1>\n<p>Prometheus exporter for the sessions of a Corbado project, version {}.</p>\n\
-         <ul>\n<li><a href=\"{path}\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n\
-         <li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body>\n</html>\n",
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,12 +177,5 @@ mod tests {
         assert!(!accepts_gzip(&with_encoding("gzip;q=0")));
         assert!(!accepts_gzip(&with_encoding("identity")));
         assert!(!accepts_gzip(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn the_landing_page_links_the_telemetry_path() {
-        let page = landing_page("/custom-metrics");
-        assert!(page.contains("href=\"/custom-metrics\""));
-        assert!(landing_page("/a<b").contains("/a&lt;b"));
     }
 }

@@ -239,18 +239,27 @@ async fn the_secret_appears_in_no_log_line_or_metric_even_at_trace_level() {
         .await;
         let metrics = polled().await.expect("metrics");
         assert_no_secret("metrics", &metrics, secret);
-        let landing = fetch_text(&format!("http://{address}/")).await;
+        let mut pages = vec![("metrics".to_owned(), metrics)];
+        for page in ["/", "/config", "/logs", "/runbook"] {
+            let text = fetch_text(&format!("http://{address}{page}")).await;
+            assert_no_secret(page, &text, secret);
+            pages.push((page.to_owned(), text));
+        }
+        // `/logs` keeps info and above, whatever --log.level sends to stderr.
+        let logs = &pages[3].1;
+        assert!(
+            logs.contains("projects configured") && logs.contains("poll f"),
+            "{logs}"
+        );
+        assert!(!logs.contains("DEBUG") && !logs.contains("TRACE"), "{logs}");
         let (code, log) = running.terminate().await;
         assert_eq!(code, Some(0), "clean exit on SIGTERM: {log}");
         assert!(log.contains("poll"), "trace logs were written: {log}");
         assert_no_secret("the log", &log, secret);
         // Nor the users' e-mail addresses (`identifierValue`; the simulator gives every
         // session user<N>@example.com), which the exporter never keeps.
-        for (what, text) in [
-            ("metrics", &metrics),
-            ("the landing page", &landing),
-            ("the log", &log),
-        ] {
+        pages.push(("the log".to_owned(), log.clone()));
+        for (what, text) in &pages {
             assert!(
                 !text.contains("@example.com"),
                 "{what} shows an e-mail address"

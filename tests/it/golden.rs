@@ -198,6 +198,7 @@ fn fixed_store() -> Store {
         Duration::from_secs(300),
         metrics,
         UserLabels::default(),
+        crate::helpers::journal(),
     );
     store
         .publish(summary(), 1_795_626_000_000)

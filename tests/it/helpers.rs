@@ -16,6 +16,7 @@ use corbado_exporter::app::{App, Fleet, Reloader};
 use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::config::{CaBundle, Config, LogFormat, LogLevel, Settings, Source};
 use corbado_exporter::corbado::RetryPolicy;
+use corbado_exporter::journal::{Journal, Plan};
 use corbado_exporter::poller::{PollReport, Poller, Strategy};
 use corbado_exporter::secret::Secret;
 use corbado_exporter::server::Limits;
@@ -94,6 +95,16 @@ pub async fn serve_project(population: Population, project_id: &str, secret: &st
         address,
         shutdown,
     }
+}
+
+/// A journal for a store built by hand: `auto` every minute at 5 requests a second.
+pub fn journal() -> Journal {
+    Journal::new(Plan {
+        strategy: "auto",
+        interval: Duration::from_secs(60),
+        max_requests_per_second: 5.0,
+        clock: Clock::System,
+    })
 }
 
 /// A project's settings that poll `api_url` with `strategy`, without a rate limit.
@@ -316,6 +327,14 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A fresh, empty folder for `test` under the system's temporary folder.
+pub fn scratch_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("corbado-it-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    dir
+}
+
 /// Runs `program` with `args` in the repository root, asserts it succeeded, and returns what it
 /// printed (stdout, then stderr), for the tests that drive external tools.
 pub fn run_tool(program: &str, args: &[&str]) -> String {
@@ -501,7 +520,8 @@ pub fn metric_names(expr: &str) -> Vec<String> {
 // ---- external tools ----------------------------------------------------------------------
 
 /// How to install each external tool the tests drive; `.ci/run` installs all of them.
-const INSTALL_HINTS: [(&str, &str); 7] = [
+const INSTALL_HINTS: [(&str, &str); 8] = [
+    ("chromium", "apt-get install chromium"),
     ("promtool", "apt-get install prometheus"),
     ("prometheus", "apt-get install prometheus"),
     ("docker-compose", "apt-get install docker-compose"),

@@ -17,4 +17,5 @@ mod resilience;
 mod security;
 mod server;
 mod simulator;
+mod status;
 mod strategies;

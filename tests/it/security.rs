@@ -169,7 +169,15 @@ async fn basic_auth_guards_every_endpoint_and_reloads_when_the_file_changes() {
     );
     let app = app_with_web_config(path.clone()).await;
     let client = reqwest::Client::new();
-    for endpoint in ["/metrics", "/", "/-/healthy", "/-/ready"] {
+    for endpoint in [
+        "/metrics",
+        "/",
+        "/config",
+        "/logs",
+        "/runbook",
+        "/-/healthy",
+        "/-/ready",
+    ] {
         let url = app.url(endpoint);
         let none = client.get(&url).send().await.expect("request");
         assert_eq!(none.status(), 401, "{endpoint} without credentials");
@@ -409,6 +417,8 @@ async fn no_endpoint_or_path_shows_the_secret_or_the_upstream_url() {
         "/-/healthy",
         "/-/ready",
         "/config",
+        "/logs",
+        "/runbook",
         "/debug/pprof",
         "/metrics?debug=1",
         "/%2e%2e/etc/passwd",
@@ -416,8 +426,10 @@ async fn no_endpoint_or_path_shows_the_secret_or_the_upstream_url() {
         let response = reqwest::get(app.url(path)).await.expect("request");
         let body = response.text().await.expect("body");
         assert!(!body.contains(SECRET), "{path} shows the secret");
+        // `/config` names the API URL on purpose (it holds no credentials: a URL with a user
+        // or password is refused), so that an operator sees where the exporter polls.
         assert!(
-            !body.contains(&upstream),
+            path == "/config" || !body.contains(&upstream),
             "{path} shows the upstream address"
         );
     }

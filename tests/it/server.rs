@@ -149,6 +149,7 @@ async fn stale_session_gauges_are_dropped_and_the_exporter_series_stay() {
         Duration::from_secs(300),
         metrics,
         UserLabels::default(),
+        crate::helpers::journal(),
     );
     let summary = Summary {
         created_in_window: vec![1],
