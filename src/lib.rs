@@ -43,7 +43,9 @@
 //!   (one project's settings) and `file` (`--config.file`).
 //! - `app/`: wires the parts together and owns the shutdown path; `fleet` starts, stops and
 //!   restarts projects, `reload` re-reads the files on SIGHUP and `POST /-/reload`.
-//! - `commands.rs`: the `simulator` and `healthcheck` subcommands.
+//! - `check/`: the `check` command: one pass per project, what each strategy would cost, and
+//!   the table or JSON it prints.
+//! - `commands.rs`: the `simulator`, `healthcheck` and `user-label` subcommands.
 
 pub mod secret;
 
@@ -73,6 +75,7 @@ pub mod simulator;
 pub mod config;
 
 pub mod app;
+pub mod check;
 pub mod commands;
 
 /// The git revision the binary was built from (`unknown` outside a checkout), for

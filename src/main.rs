@@ -5,8 +5,10 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use corbado_exporter::config::{Cli, Command, Config, LogFormat, LogLevel, SECRET_ENV};
-use corbado_exporter::{app, commands, logs};
+use corbado_exporter::config::{
+    CheckArgs, CheckOutput, Cli, Command, Config, LogFormat, LogLevel, SECRET_ENV,
+};
+use corbado_exporter::{app, check, commands, logs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some(Command::Check(args)) => check(*args),
         Some(Command::Simulator(args)) => {
             init_logging(args.log_level, LogFormat::Text);
             finish(runtime().and_then(|rt| rt.block_on(commands::run_simulator(args))))
@@ -50,6 +53,36 @@ fn main() -> ExitCode {
             init_logging(config.log_level, config.log_format);
             finish(runtime().and_then(|rt| rt.block_on(app::run_until_signal(config))))
         }
+    }
+}
+
+/// `check`: exit 0 when every project can be polled, 1 when one cannot, 2 on a configuration
+/// error.
+fn check(args: CheckArgs) -> ExitCode {
+    let config = match Config::from_cli(args.exporter, std::env::var(SECRET_ENV).ok()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Warnings (a fall-back to scanning, say) go to stderr; the report to stdout.
+    init_logging(LogLevel::Warn, config.log_format);
+    let checks = match runtime().and_then(|rt| rt.block_on(check::run(config))) {
+        Ok(checks) => checks,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match args.output {
+        CheckOutput::Table => print!("{}", check::report::table(&checks)),
+        CheckOutput::Json => println!("{}", check::report::json(&checks)),
+    }
+    if check::report::all_pollable(&checks) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

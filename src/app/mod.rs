@@ -158,7 +158,7 @@ impl App {
 
 /// `--demo`: a simulator started on loopback, and the project that polls it with the flags'
 /// settings.
-async fn demo(
+pub async fn demo(
     config: &Config,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(ProjectConfig, Arc<Simulator>)> {

@@ -40,9 +40,36 @@ pub enum Command {
     /// Print the user_id label value of a user ID: its pseudonym with --per-user.id-key-file,
     /// so that an operator can find one user in the per-user series.
     UserLabel(UserLabelArgs),
+    /// Check each project before deploying: credentials, whether the API honours filters, the
+    /// counts, and what each strategy would cost per poll. Takes the exporter's flags (or
+    /// --config.file, or --demo). Exit 0 when every project can be polled, 1 otherwise.
+    Check(Box<CheckArgs>),
     /// Ask a running exporter whether it is healthy (exit 0) or not (exit 1): for container
     /// HEALTHCHECKs, which have no shell or curl in a distroless image.
     Healthcheck(HealthcheckArgs),
+}
+
+/// `corbado-exporter check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// How to print the result: a table for people, or JSON for scripts.
+    #[arg(
+        long = "output",
+        value_enum,
+        default_value = "table",
+        value_name = "FORMAT"
+    )]
+    pub output: CheckOutput,
+
+    #[command(flatten)]
+    pub exporter: ExporterArgs,
+}
+
+/// `check --output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckOutput {
+    Table,
+    Json,
 }
 
 /// `corbado-exporter user-label`.

@@ -29,7 +29,8 @@ use crate::server::Limits;
 use crate::shard::Shard;
 use crate::web_config::WebConfigFile;
 pub use cli::{
-    Cli, Command, ExporterArgs, HealthcheckArgs, LogFormat, LogLevel, SimulatorArgs, UserLabelArgs,
+    CheckArgs, CheckOutput, Cli, Command, ExporterArgs, HealthcheckArgs, LogFormat, LogLevel,
+    SimulatorArgs, UserLabelArgs,
 };
 pub use effective::InstanceView;
 pub use file::ConfigFile;

@@ -197,6 +197,16 @@ impl Poller {
         outcome
     }
 
+    /// The pager of the counts part, for a caller's own counts (`check`).
+    pub fn pager(&self) -> &Pager {
+        &self.counts_pager
+    }
+
+    /// Now on the poller's clock, Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.settings.clock.now_ms()
+    }
+
     /// Requests made by both parts so far.
     fn attempts(&self) -> u64 {
         self.counts_pager.attempts() + self.active_pager.attempts()

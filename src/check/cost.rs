@@ -1,0 +1,211 @@
+//! What each strategy would cost a project per poll, in requests and in seconds at the request
+//! budget, and the shortest `--poll.interval` that budget allows. Pure arithmetic on counts.
+
+use serde::Serialize;
+
+use super::Counted;
+use crate::config::Settings;
+use crate::corbado::Status;
+use crate::poller::Strategy;
+
+/// Requests per second Corbado documents per project (100 per 10 s): the budget when the
+/// exporter has no limit of its own.
+pub const DOCUMENTED_RATE: f64 = 10.0;
+
+/// Every strategy's cost for one project.
+#[derive(Debug, Serialize)]
+pub struct Costs {
+    /// Requests per second the exporter may spend on the project.
+    pub budget_per_second: f64,
+    /// Where that budget comes from.
+    pub budget_from: &'static str,
+    pub strategies: Vec<StrategyCost>,
+}
+
+/// One strategy's cost.
+#[derive(Debug, Serialize)]
+pub struct StrategyCost {
+    pub strategy: &'static str,
+    /// Requests a steady poll makes.
+    pub requests_per_poll: u64,
+    /// How long those take at the budget's rate.
+    pub seconds_per_poll: f64,
+    /// Requests of a resync (re-paging every active session), once per
+    /// `--poll.resync-interval`; 0 for strategies that do not keep a set.
+    pub resync_requests: u64,
+    /// The shortest `--poll.interval`, in whole seconds, at which polls and resyncs together
+    /// stay within the budget; `None` when resyncs alone exceed it.
+    pub shortest_interval_seconds: Option<u64>,
+    /// Whether the strategy's numbers would be exact on this API (not when it ignores filters).
+    pub exact: bool,
+}
+
+/// Pages of `n` sessions; an empty result still takes one request.
+fn pages(n: u64, page_size: u32) -> u64 {
+    n.div_ceil(u64::from(page_size.max(1))).max(1)
+}
+
+impl Costs {
+    /// The costs for a project with `counted` sessions; `honoured` says whether its API honours
+    /// filters.
+    pub fn of(settings: &Settings, counted: &Counted, honoured: bool) -> Costs {
+        let (budget_per_second, budget_from) = if settings.max_requests_per_second > 0.0 {
+            (
+                settings.max_requests_per_second,
+                "--corbado.max-requests-per-second",
+            )
+        } else {
+            (
+                DOCUMENTED_RATE,
+                "Corbado's documented quota (no client-side limit)",
+            )
+        };
+        let ps = settings.page_size;
+        let counts = (1 + Status::ALL.len() + 3 * settings.windows.0.len()) as u64;
+        let active = pages(counted.active_sessions, ps);
+        let scan = pages(counted.total, ps);
+        let changes =
+            pages(counted.updated_per_interval, ps) + pages(counted.created_per_interval, ps);
+        let cost = |strategy: Strategy, requests: u64, resync: u64, exact: bool| StrategyCost {
+            strategy: strategy.as_str(),
+            requests_per_poll: requests,
+            seconds_per_poll: requests as f64 / budget_per_second,
+            resync_requests: resync,
+            shortest_interval_seconds: shortest_interval(
+                requests,
+                resync,
+                settings.resync_interval.as_secs_f64(),
+                budget_per_second,
+            ),
+            exact,
+        };
+        let strategies = vec![
+            cost(Strategy::Scan, scan, 0, true),
+            cost(Strategy::Filter, counts + active, 0, honoured),
+            cost(Strategy::Incremental, counts + changes, active, honoured),
+            if honoured {
+                cost(Strategy::Auto, counts + changes, active, true)
+            } else {
+                cost(Strategy::Auto, counts + scan, 0, true)
+            },
+        ];
+        Costs {
+            budget_per_second,
+            budget_from,
+            strategies,
+        }
+    }
+
+    /// The cost of `strategy`.
+    pub fn of_strategy(&self, strategy: Strategy) -> Option<&StrategyCost> {
+        self.strategies
+            .iter()
+            .find(|c| c.strategy == strategy.as_str())
+    }
+
+    /// A warning when the configured interval is shorter than the configured strategy needs.
+    pub fn note_on_interval(&self, settings: &Settings) -> Option<String> {
+        let cost = self.of_strategy(settings.strategy)?;
+        let interval = settings.poll_interval.as_secs();
+        match cost.shortest_interval_seconds {
+            Some(shortest) if shortest <= interval => None,
+            Some(shortest) => Some(format!(
+                "--poll.interval {}s is shorter than `{}` needs at {}/s: at least {shortest}s",
+                interval, cost.strategy, self.budget_per_second
+            )),
+            None => Some(format!(
+                "`{}`'s resyncs alone exceed {}/s: lengthen --poll.resync-interval",
+                cost.strategy, self.budget_per_second
+            )),
+        }
+    }
+}
+
+/// The shortest interval at which `requests` per poll plus `resync` requests per
+/// `resync_every` seconds fit in `rate` requests a second, in whole seconds (at least 1).
+fn shortest_interval(requests: u64, resync: u64, resync_every: f64, rate: f64) -> Option<u64> {
+    let left = rate - resync as f64 / resync_every.max(1.0);
+    if left <= 0.0 {
+        return None;
+    }
+    Some(((requests as f64 / left).ceil() as u64).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::parse_windows;
+    use std::time::Duration;
+
+    fn settings() -> Settings {
+        Settings {
+            api_url: String::new(),
+            ca: Default::default(),
+            page_size: 100,
+            concurrency: 4,
+            max_requests_per_second: 5.0,
+            timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(60),
+            max_staleness: Duration::from_secs(300),
+            strategy: Strategy::Auto,
+            resync_interval: Duration::from_secs(3600),
+            change_overlap: Duration::from_secs(30),
+            windows: parse_windows("15m,1h,24h").expect("windows"),
+            top_k: 10,
+        }
+    }
+
+    fn counted(total: u64, active: u64, updated: u64, created: u64) -> Counted {
+        Counted {
+            total,
+            by_status: Vec::new(),
+            windows: Vec::new(),
+            active_sessions: active,
+            users_with_active_sessions: 0,
+            user_active_sessions_max: 0,
+            updated_per_interval: updated,
+            created_per_interval: created,
+        }
+    }
+
+    #[test]
+    fn the_reference_project_costs_what_the_readme_says() {
+        // 1,000,000 sessions, 50,000 active, ~500 changing a minute (README, "Poll strategies").
+        let costs = Costs::of(&settings(), &counted(1_000_000, 50_000, 500, 500), true);
+        let requests: Vec<u64> = costs
+            .strategies
+            .iter()
+            .map(|c| c.requests_per_poll)
+            .collect();
+        assert_eq!(requests, [10_000, 515, 25, 25]);
+        let filter = costs.of_strategy(Strategy::Filter).expect("filter");
+        assert_eq!(filter.seconds_per_poll, 103.0);
+        assert_eq!(filter.shortest_interval_seconds, Some(103));
+        // 500 resync requests an hour leave 5 - 0.139 requests a second for 25 a poll.
+        let auto = costs.of_strategy(Strategy::Auto).expect("auto");
+        assert_eq!(auto.resync_requests, 500);
+        assert_eq!(auto.shortest_interval_seconds, Some(6));
+        assert_eq!(costs.note_on_interval(&settings()), None);
+    }
+
+    #[test]
+    fn an_api_that_ignores_filters_makes_auto_scan_and_the_others_inexact() {
+        let costs = Costs::of(&settings(), &counted(20_000, 1_000, 10, 10), false);
+        let auto = costs.of_strategy(Strategy::Auto).expect("auto");
+        assert_eq!(auto.requests_per_poll, 15 + 200);
+        assert!(auto.exact);
+        assert!(!costs.of_strategy(Strategy::Filter).expect("filter").exact);
+        // 215 requests take 43 s at 5/s: they fit in a minute, not in 30 seconds.
+        assert_eq!(costs.note_on_interval(&settings()), None);
+        let mut every_30s = settings();
+        every_30s.poll_interval = Duration::from_secs(30);
+        let note = costs.note_on_interval(&every_30s).expect("a note");
+        assert!(note.contains("at least 43s"), "{note}");
+    }
+
+    #[test]
+    fn resyncs_beyond_the_budget_leave_no_interval() {
+        assert_eq!(shortest_interval(25, 20_000, 3600.0, 5.0), None);
+        assert_eq!(shortest_interval(0, 0, 3600.0, 5.0), Some(1));
+    }
+}
