@@ -93,6 +93,23 @@ fn several_projects_are_chosen_together_and_compared_in_one_table() {
         );
         assert!(query.contains("project_id=~\"$project_id\""), "{query}");
     }
+    // Each instance links to its status page, each project to its section there.
+    let overrides = table["fieldConfig"]["overrides"]
+        .as_array()
+        .expect("overrides");
+    let link = |column: &str| {
+        overrides
+            .iter()
+            .find(|o| o["matcher"]["options"] == column)
+            .and_then(|o| o["properties"][0]["value"][0]["url"].as_str())
+            .unwrap_or_else(|| panic!("a link on the {column} column"))
+            .to_owned()
+    };
+    assert_eq!(link("instance"), "http://${__value.raw}/");
+    assert_eq!(
+        link("project"),
+        "http://${__data.fields.instance}/#project-${__value.raw}"
+    );
 }
 
 #[test]
