@@ -10,6 +10,8 @@ ARG REVISION=unknown
 ENV CORBADO_EXPORTER_REVISION=${REVISION}
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
+# The runbook is compiled in (/runbook).
+COPY docs/runbook.md ./docs/runbook.md
 COPY benches ./benches
 RUN cargo build --release --locked --bin corbado-exporter
 

@@ -5,7 +5,7 @@
 //!
 //! Prints the exporter's RSS, the CPU time and the API requests of the first round (every
 //! project's initial sync) and of a steady round (the average over `--rounds` intervals), and
-//! the size of `/metrics`.
+//! the size of `/metrics`, and the size and serving time of the status page.
 //!
 //! Run: `cargo bench --bench projects` (`-- --projects 20 --sessions 5000 --rounds 2` for a
 //! quicker look).
@@ -132,6 +132,19 @@ fn main() {
         body.lines().count()
     );
 
+    // The status page is made anew on every request: its size and time for all projects.
+    let started = Instant::now();
+    const PAGES: u32 = 20;
+    let mut status = String::new();
+    for _ in 0..PAGES {
+        status = get(&address, "/");
+    }
+    println!(
+        "| status page `/` | {} KiB, {:.1} ms a request (mean of {PAGES}) |",
+        status.len() / 1024,
+        started.elapsed().as_secs_f64() * 1000.0 / f64::from(PAGES)
+    );
+
     stop(&mut exporter);
     for (mut child, _) in sims {
         stop(&mut child);
@@ -201,9 +214,14 @@ fn totals(page: &str) -> Totals {
 
 /// `GET /metrics`, over a plain HTTP/1.0 connection.
 fn scrape(address: &str) -> String {
+    get(address, "/metrics")
+}
+
+/// The body of `GET path`, over a plain HTTP/1.0 connection.
+fn get(address: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").as_bytes())
         .expect("request");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response");

@@ -134,25 +134,15 @@ fn shortest_interval(requests: u64, resync: u64, resync_every: f64, rate: f64) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::parse_windows;
     use std::time::Duration;
 
+    /// The flags' defaults: 5 requests/s, a poll a minute, resyncs hourly, pages of 100.
     fn settings() -> Settings {
-        Settings {
-            api_url: String::new(),
-            ca: Default::default(),
-            page_size: 100,
-            concurrency: 4,
-            max_requests_per_second: 5.0,
-            timeout: Duration::from_secs(10),
-            poll_interval: Duration::from_secs(60),
-            max_staleness: Duration::from_secs(300),
-            strategy: Strategy::Auto,
-            resync_interval: Duration::from_secs(3600),
-            change_overlap: Duration::from_secs(30),
-            windows: parse_windows("15m,1h,24h").expect("windows"),
-            top_k: 10,
-        }
+        use clap::Parser as _;
+        let cli = crate::config::Cli::parse_from(["corbado-exporter", "--demo"]);
+        crate::config::Config::from_cli(cli.exporter, None)
+            .expect("the defaults are valid")
+            .settings
     }
 
     fn counted(total: u64, active: u64, updated: u64, created: u64) -> Counted {
