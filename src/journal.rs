@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::clock::Clock;
+use crate::clock::{millis, Clock};
 
 /// Polls the status page lists per project.
 pub const KEPT_POLLS: usize = 20;
@@ -131,10 +131,6 @@ impl Journal {
         let rate = self.plan.max_requests_per_second;
         (rate > 0.0).then(|| (rate * 3600.0).round() as u64)
     }
-}
-
-fn millis(d: Duration) -> i64 {
-    crate::clock::millis(d)
 }
 
 /// Minutes a [`RequestTally`] keeps: an hour.
