@@ -66,12 +66,12 @@ impl Poller {
             Err(error) => {
                 metrics.poll_failures.inc();
                 let why = format!("{error:#}");
-                self.journal(took, failed_requests, Outcome::Failed(why));
                 tracing::error!(
                     duration_ms = took.as_millis() as u64,
-                    error = format!("{error:#}"),
+                    error = why.as_str(),
                     "poll failed"
                 );
+                self.journal(took, failed_requests, Outcome::Failed(why));
             }
         }
         self.store.invalidate();
