@@ -5,12 +5,8 @@ use serde::Serialize;
 
 use super::Counted;
 use crate::config::Settings;
-use crate::corbado::Status;
+use crate::corbado::{Status, DOCUMENTED_REQUESTS_PER_SECOND};
 use crate::poller::Strategy;
-
-/// Requests per second Corbado documents per project (100 per 10 s): the budget when the
-/// exporter has no limit of its own.
-pub const DOCUMENTED_RATE: f64 = 10.0;
 
 /// Every strategy's cost for one project.
 #[derive(Debug, Serialize)]
@@ -56,7 +52,7 @@ impl Costs {
             )
         } else {
             (
-                DOCUMENTED_RATE,
+                DOCUMENTED_REQUESTS_PER_SECOND,
                 "Corbado's documented quota (no client-side limit)",
             )
         };

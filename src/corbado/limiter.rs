@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// Requests per second Corbado documents for one project (100 per 10 s), shared by the
+/// exporter and the project's own backend: what the status page and `check` measure against.
+pub const DOCUMENTED_REQUESTS_PER_SECOND: f64 = 10.0;
+
 /// How long the limiter stays at half rate after a 429.
 const SLOWDOWN: Duration = Duration::from_secs(60);
 

@@ -22,6 +22,7 @@ pub mod retry;
 
 pub use client::{Client, ClientMetrics, ClientOptions, PageRequest};
 pub use error::ApiError;
+pub use limiter::DOCUMENTED_REQUESTS_PER_SECOND;
 pub use model::{Paging, SessionList, SessionRef, Status};
 pub use paging::{Pager, PagingSettings};
 pub use query::{Field, Filter, Op};

@@ -6,12 +6,13 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::html::escape;
+use crate::corbado::DOCUMENTED_REQUESTS_PER_SECOND;
 use crate::journal::{Outcome, PollEntry, KEPT_POLLS};
 use crate::published::Published;
 use crate::snapshot::Store;
 
-/// Requests Corbado documents per project and hour (100 per 10 s).
-const CORBADO_HOURLY_QUOTA: u64 = 36_000;
+/// Requests Corbado documents per project and hour.
+const CORBADO_HOURLY_QUOTA: u64 = (DOCUMENTED_REQUESTS_PER_SECOND * 3600.0) as u64;
 
 /// The page's body.
 pub fn body(published: &Published, telemetry_path: &str) -> String {
