@@ -439,7 +439,7 @@ impl Running {
             .expect("kill runs");
         assert!(sent.success());
         let mut code = None;
-        eventually(Duration::from_secs(5), "the process to exit", || {
+        eventually(Duration::from_secs(30), "the process to exit", || {
             let done = self.child.try_wait().expect("wait").map(|s| s.code());
             if let Some(c) = done {
                 code = Some(c);

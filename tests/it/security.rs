@@ -280,6 +280,11 @@ async fn sighup_makes_the_running_binary_reread_its_web_config() {
         async move { status_as(&client, &url, "bobby", "secret").await == 200 }
     })
     .await;
+    // The log line follows the swap: wait for it too before stopping the process.
+    crate::helpers::eventually(Duration::from_secs(10), "the reload's log line", || async {
+        running.log().contains("web config reloaded")
+    })
+    .await;
     assert_eq!(status_as(&client, &url, "alice", "secret").await, 401);
     let (code, log) = running.terminate().await;
     assert_eq!(code, Some(0));
