@@ -185,6 +185,7 @@ fn active_set_memory(sessions: u64) {
         set.upsert(Held {
             id_hash: corbado_exporter::aggregate::hash_id(&format!("ses-{i:010}")),
             user_id: &users[(i % 20_000) as usize],
+            created_ms: 1_700_000_000_000 + i as i64 * 60,
             expires_ms: 1_800_000_000_000 + i as i64,
         });
     }

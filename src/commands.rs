@@ -24,6 +24,7 @@ pub async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
             lazy_expiry: args.lazy_expiry,
             delete_revoked: args.delete_revoked,
             updated_lag: args.updated_lag,
+            reactivate_by_patch: args.reactivate_by_patch,
         },
         ..Params::realistic(u64::from(args.sessions), args.seed)
     };

@@ -1,19 +1,24 @@
 //! The active sessions kept between polls by `incremental`: per session only what the per-user
-//! gauges and the proof need (a hash of its ID, its user as an index into an interned table, its
-//! expiry), about 24 bytes plus the hash table's slack: a million sessions in under 60 MiB.
+//! gauges, the proof and the repairs need (a hash of its ID, its user as an index into an
+//! interned table, its expiry and its creation), 32 bytes plus the hash table's slack.
 //!
 //! Per-user counts are kept up to date on every change, so the per-user gauges cost a pass over
-//! the users, not over the sessions.
+//! the users, not over the sessions. A user whose last session goes is forgotten at once (its
+//! index is reused), so the interned table holds the users of today, not every user ever seen.
+//! The creation times let the set be cut into created-time ranges ([`CreatedRange`]) that the
+//! API can count, so that a difference is found by counting, not by re-paging everything.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{tally, IdMap, Summary};
+use super::{tally, IdMap, SessionFacts, Summary};
+use crate::corbado::Status;
 
 /// What is held of one active session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     expires_ms: i64,
+    created_ms: i64,
     /// Index into [`ActiveSet::users`].
     user: u32,
 }
@@ -23,7 +28,58 @@ struct Entry {
 pub struct Held<'a> {
     pub id_hash: u64,
     pub user_id: &'a str,
+    pub created_ms: i64,
     pub expires_ms: i64,
+}
+
+/// Sessions created strictly between two whole seconds, as the API's `created:gt:a` and
+/// `created:lt:b` filters select them (a session's `createdMs` against `a`·1000 and `b`·1000); an
+/// open end has no filter. The set counts itself with the same comparison, so a range's count
+/// from the API and from the set agree exactly when the set is right about that range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CreatedRange {
+    /// `created:gt:` this Unix second, if bounded below.
+    pub after_s: Option<i64>,
+    /// `created:lt:` this Unix second, if bounded above.
+    pub before_s: Option<i64>,
+}
+
+impl CreatedRange {
+    /// Every session.
+    pub const ALL: CreatedRange = CreatedRange {
+        after_s: None,
+        before_s: None,
+    };
+
+    /// Whether a session created at `created_ms` falls in the range.
+    pub fn holds(&self, created_ms: i64) -> bool {
+        self.after_s
+            .is_none_or(|a| created_ms > a.saturating_mul(1000))
+            && self
+                .before_s
+                .is_none_or(|b| created_ms < b.saturating_mul(1000))
+    }
+
+    /// The range cut at the whole seconds `cuts` (ascending, each inside the range) into
+    /// pieces that cover it with no gap: each piece reaches one second below its cut, since a
+    /// session created exactly on a cut's millisecond would otherwise fall in neither (the
+    /// pieces overlap by that one second, which costs nothing: each is compared on its own).
+    pub fn split(&self, cuts: &[i64]) -> Vec<CreatedRange> {
+        let mut pieces = Vec::with_capacity(cuts.len() + 1);
+        let mut after_s = self.after_s;
+        for &cut in cuts {
+            pieces.push(CreatedRange {
+                after_s,
+                before_s: Some(cut),
+            });
+            after_s = Some(cut - 1);
+        }
+        pieces.push(CreatedRange {
+            after_s,
+            before_s: self.before_s,
+        });
+        pieces
+    }
 }
 
 /// The active sessions as the exporter believes the API lists them.
@@ -35,6 +91,8 @@ pub struct ActiveSet {
     user_index: HashMap<Arc<str>, u32>,
     /// Active sessions held per user index.
     per_user: Vec<u64>,
+    /// Indexes whose user holds nothing any more, to be given to the next new user.
+    free: Vec<u32>,
 }
 
 impl ActiveSet {
@@ -46,8 +104,7 @@ impl ActiveSet {
         self.sessions.is_empty()
     }
 
-    /// Forgets everything, the interned users included (a resync starts from here, so users
-    /// that no longer hold a session do not stay interned forever).
+    /// Forgets everything, the interned users included.
     pub fn clear(&mut self) {
         *self = ActiveSet::default();
     }
@@ -57,23 +114,106 @@ impl ActiveSet {
         let user = self.intern(session.user_id);
         let entry = Entry {
             expires_ms: session.expires_ms,
+            created_ms: session.created_ms,
             user,
         };
-        if let Some(old) = self.sessions.insert(session.id_hash, entry) {
-            self.per_user[old.user as usize] -= 1;
-        }
         self.per_user[user as usize] += 1;
+        if let Some(old) = self.sessions.insert(session.id_hash, entry) {
+            self.release(old.user);
+        }
+    }
+
+    /// Holds `session` if the API lists it as active, forgets it otherwise.
+    pub fn apply(&mut self, session: SessionFacts) {
+        match (session.status, session.active_user.as_deref()) {
+            (Some(Status::Active), Some(user_id)) => self.upsert(Held {
+                id_hash: session.id_hash,
+                user_id,
+                created_ms: session.created_ms,
+                expires_ms: session.expires_ms,
+            }),
+            _ => {
+                self.remove(session.id_hash);
+            }
+        }
     }
 
     /// Stops holding the session with this ID hash; `true` when it was held.
     pub fn remove(&mut self, id_hash: u64) -> bool {
         match self.sessions.remove(&id_hash) {
             Some(old) => {
-                self.per_user[old.user as usize] -= 1;
+                self.release(old.user);
                 true
             }
             None => false,
         }
+    }
+
+    /// Stops holding every session created in `range`; returns how many were held.
+    pub fn remove_created(&mut self, range: &CreatedRange) -> u64 {
+        let gone: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| range.holds(e.created_ms))
+            .map(|(&id, _)| id)
+            .collect();
+        for &id in &gone {
+            self.remove(id);
+        }
+        gone.len() as u64
+    }
+
+    /// Held sessions created in `range`.
+    pub fn count_created(&self, range: &CreatedRange) -> u64 {
+        self.sessions
+            .values()
+            .filter(|e| range.holds(e.created_ms))
+            .count() as u64
+    }
+
+    /// Whole seconds that cut the held sessions of `range` into about `parts` pieces of equal
+    /// size (fewer where many share a second), ascending, each inside the range.
+    pub fn created_cuts(&self, range: &CreatedRange, parts: usize) -> Vec<i64> {
+        let mut seconds: Vec<i64> = self
+            .sessions
+            .values()
+            .filter(|e| range.holds(e.created_ms))
+            .map(|e| e.created_ms.div_euclid(1000) + 1)
+            .collect();
+        seconds.sort_unstable();
+        let mut cuts: Vec<i64> = (1..parts.max(1))
+            .filter_map(|i| seconds.get(i * seconds.len() / parts).copied())
+            .filter(|&cut| {
+                range.after_s.is_none_or(|a| cut > a + 1) && range.before_s.is_none_or(|b| cut < b)
+            })
+            .collect();
+        cuts.dedup();
+        cuts
+    }
+
+    /// The whole second after which the `rank`-th oldest held session created after
+    /// `after_s` was created (0-based), or `None` when fewer are held.
+    pub fn created_after_nth(&self, after_s: Option<i64>, rank: usize) -> Option<i64> {
+        let range = CreatedRange {
+            after_s,
+            before_s: None,
+        };
+        let mut seconds: Vec<i64> = self
+            .sessions
+            .values()
+            .filter(|e| range.holds(e.created_ms))
+            .map(|e| e.created_ms.div_euclid(1000))
+            .collect();
+        if rank >= seconds.len() {
+            return None;
+        }
+        let (_, nth, _) = seconds.select_nth_unstable(rank);
+        Some(*nth)
+    }
+
+    /// Users holding at least one session (the interned table's live part).
+    pub fn users(&self) -> usize {
+        self.users.len() - self.free.len()
     }
 
     pub fn contains(&self, id_hash: u64) -> bool {
@@ -135,12 +275,31 @@ impl ActiveSet {
         if let Some(&index) = self.user_index.get(user_id) {
             return index;
         }
-        let index = u32::try_from(self.users.len()).unwrap_or(u32::MAX);
         let user: Arc<str> = Arc::from(user_id);
-        self.users.push(Arc::clone(&user));
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.users[index as usize] = Arc::clone(&user);
+                index
+            }
+            None => {
+                self.users.push(Arc::clone(&user));
+                self.per_user.push(0);
+                u32::try_from(self.users.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
         self.user_index.insert(user, index);
-        self.per_user.push(0);
         index
+    }
+
+    /// One session fewer for `user`; a user left with none is forgotten and its index freed.
+    fn release(&mut self, user: u32) {
+        let count = &mut self.per_user[user as usize];
+        *count -= 1;
+        if *count == 0 {
+            let name = std::mem::replace(&mut self.users[user as usize], Arc::from(""));
+            self.user_index.remove(&name);
+            self.free.push(user);
+        }
     }
 }
 
@@ -152,8 +311,66 @@ mod tests {
         Held {
             id_hash: id,
             user_id: user,
+            created_ms: id as i64 * 1000,
             expires_ms,
         }
+    }
+
+    #[test]
+    fn a_user_whose_last_session_goes_is_forgotten_and_its_slot_reused() {
+        let mut set = ActiveSet::default();
+        set.upsert(held(1, "a", 10_000));
+        set.upsert(held(2, "b", 10_000));
+        assert_eq!(set.users(), 2);
+        set.remove(1);
+        assert_eq!(set.users(), 1);
+        set.upsert(held(3, "c", 10_000));
+        set.upsert(held(4, "c", 10_000));
+        assert_eq!(set.users(), 2);
+        assert_eq!(set.users.len(), 2, "c took a's slot");
+        let mut summary = Summary::default();
+        set.tally(10, &mut summary);
+        assert_eq!(summary.users_with_active_sessions, 2);
+        assert_eq!(summary.top_users[0].user_id, "c");
+        assert_eq!(summary.top_users[1].user_id, "b");
+        // Moving b's only session to c forgets b too.
+        set.upsert(Held {
+            user_id: "c",
+            ..held(2, "b", 10_000)
+        });
+        assert_eq!(set.users(), 1);
+    }
+
+    #[test]
+    fn created_ranges_count_as_the_api_filters_do_and_split_without_gaps() {
+        let mut set = ActiveSet::default();
+        // Sessions created at 1.000 s, 2.500 s, 3.000 s, ... 10.000 s.
+        for (id, created) in [1_000, 2_500, 3_000, 4_000, 5_500, 6_000, 7_000, 10_000]
+            .into_iter()
+            .enumerate()
+        {
+            set.upsert(Held {
+                created_ms: created,
+                ..held(id as u64, "u", 99_000)
+            });
+        }
+        // created:gt:2 and created:lt:6: (2 000 ms, 6 000 ms) exclusive.
+        let range = CreatedRange {
+            after_s: Some(2),
+            before_s: Some(6),
+        };
+        assert_eq!(set.count_created(&range), 4, "2 500 to 5 500, not 6 000");
+        assert_eq!(set.count_created(&CreatedRange::ALL), 8);
+        // Pieces cover the range: every session of it is in at least one piece.
+        let pieces = CreatedRange::ALL.split(&set.created_cuts(&CreatedRange::ALL, 3));
+        assert_eq!(pieces.len(), 3);
+        for created in [1_000, 2_500, 3_000, 4_000, 5_500, 6_000, 7_000, 10_000] {
+            assert!(pieces.iter().any(|p| p.holds(created)), "{created}");
+        }
+        assert_eq!(set.remove_created(&range), 4);
+        assert_eq!(set.len(), 4);
+        assert_eq!(set.created_after_nth(Some(5), 0), Some(6));
+        assert_eq!(set.created_after_nth(None, 9), None);
     }
 
     #[test]

@@ -249,6 +249,7 @@ impl Fleet {
                 top_k: settings.top_k,
                 interval: settings.poll_interval,
                 resync_interval: settings.resync_interval,
+                verify_interval: settings.verify_interval,
                 change_overlap: settings.change_overlap,
                 clock: self.shared.clock.clone(),
             },

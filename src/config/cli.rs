@@ -178,9 +178,14 @@ pub struct ExporterArgs {
     )]
     pub strategy: Strategy,
 
+    /// incremental/auto: count every held session against the API at least this often, by
+    /// created-time range, a slice of the ranges each poll; a range that differs is re-paged.
+    #[arg(long = "poll.verify-interval", default_value = "1h", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub verify_interval: Duration,
+
     /// incremental/auto: re-page every active session at least this often, even when every
-    /// proof holds.
-    #[arg(long = "poll.resync-interval", default_value = "1h", value_parser = parse_positive_duration, value_name = "DURATION")]
+    /// proof and check holds; 0 = only when a repair cannot be located.
+    #[arg(long = "poll.resync-interval", default_value = "24h", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub resync_interval: Duration,
 
     /// incremental/auto: how far before the last sync the change queries reach back (clock
@@ -330,6 +335,11 @@ pub struct SimulatorArgs {
     /// Unverified API behaviour: revoking a session deletes it from the list.
     #[arg(long = "delete-revoked")]
     pub delete_revoked: bool,
+
+    /// Unverified API behaviour: ended sessions are re-activated by PATCH while others end,
+    /// neither moving `updated` nor any count (about 1% of the active sessions an hour).
+    #[arg(long = "reactivate-by-patch")]
+    pub reactivate_by_patch: bool,
 
     /// Unverified API behaviour: `updated` is stamped this far behind the clock (clock skew).
     #[arg(long = "updated-lag", default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]

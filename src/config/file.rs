@@ -68,8 +68,10 @@ struct Keys {
     max_staleness: Option<Duration>,
     #[serde(default, deserialize_with = "strategy")]
     strategy: Option<Strategy>,
-    #[serde(default, deserialize_with = "positive_duration")]
+    #[serde(default, deserialize_with = "duration")]
     resync_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "positive_duration")]
+    verify_interval: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     change_overlap: Option<Duration>,
     #[serde(default, deserialize_with = "windows")]
@@ -419,6 +421,7 @@ fn resolve(
             max_staleness: pick!(max_staleness),
             strategy: pick!(strategy),
             resync_interval: pick!(resync_interval),
+            verify_interval: pick!(verify_interval),
             change_overlap: pick!(change_overlap),
             windows: pick!(windows),
             top_k: pick!(top_k),
@@ -443,7 +446,8 @@ mod tests {
             poll_interval: Duration::from_secs(60),
             max_staleness: Duration::from_secs(300),
             strategy: Strategy::Auto,
-            resync_interval: Duration::from_secs(3600),
+            resync_interval: Duration::from_secs(24 * 3600),
+            verify_interval: Duration::from_secs(3600),
             change_overlap: Duration::from_secs(30),
             windows: parse_windows("15m,1h,24h").expect("valid"),
             top_k: 10,

@@ -174,6 +174,7 @@ fn settings_from_flags(args: &ExporterArgs) -> Result<Settings, ConfigError> {
         max_staleness: args.max_staleness,
         strategy: args.strategy,
         resync_interval: args.resync_interval,
+        verify_interval: args.verify_interval,
         change_overlap: args.change_overlap,
         windows: args.windows.clone(),
         top_k: args.top_k as usize,

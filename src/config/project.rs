@@ -32,7 +32,9 @@ pub struct Settings {
     pub poll_interval: Duration,
     pub max_staleness: Duration,
     pub strategy: Strategy,
+    /// `0`: only when a repair cannot be located.
     pub resync_interval: Duration,
+    pub verify_interval: Duration,
     pub change_overlap: Duration,
     pub windows: Windows,
     pub top_k: usize,

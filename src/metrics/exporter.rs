@@ -38,9 +38,18 @@ const ACTIVE_SET_TIMESTAMP: Definition = Definition {
 const RESYNCS: Definition = Definition {
     name: "corbado_exporter_resyncs_total",
     help: "Full re-pages of the active sessions by reason: initial, scheduled \
-           (--poll.resync-interval), mismatch (the set failed its proof against the counts), \
-           error (a change query failed).",
+           (--poll.resync-interval), mismatch (the set failed its proof or check and locating \
+           the difference would cost more), error (a change query failed).",
 };
+const REPAIRS: Definition = Definition {
+    name: "corbado_exporter_repairs_total",
+    help: "Created-time ranges of the active set re-paged alone, by reason: verify (the rolling \
+           check found the range's count changed), mismatch (a failed proof, located by counting \
+           ranges).",
+};
+
+/// The `reason` label values of `corbado_exporter_repairs_total`, each exported from the start.
+pub const REPAIR_REASONS: [&str; 2] = ["verify", "mismatch"];
 const POLLS: Definition = Definition {
     name: "corbado_exporter_polls_total",
     help: "Polls started.",
@@ -87,6 +96,7 @@ pub struct ExporterMetrics {
     pub poll_failures: IntCounter,
     pub strategy_fallbacks: IntCounter,
     pub resyncs: IntCounterVec,
+    pub repairs: IntCounterVec,
     pub active_set_sessions: IntGauge,
     /// Registered with the first complete active set, like `last_success`.
     active_set_timestamp: Gauge,
@@ -137,6 +147,13 @@ impl ExporterMetrics {
         for reason in resync_labels {
             resyncs.with_label_values(&[reason]);
         }
+        let repairs = r.add(IntCounterVec::new(
+            Opts::new(REPAIRS.name, REPAIRS.help),
+            &["reason"],
+        )?)?;
+        for reason in REPAIR_REASONS {
+            repairs.with_label_values(&[reason]);
+        }
         let last_poll_strategy = r.labelled(LAST_POLL_STRATEGY, &["strategy"])?;
         for strategy in strategy_labels {
             last_poll_strategy.with_label_values(&[strategy]).set(0);
@@ -157,6 +174,7 @@ impl ExporterMetrics {
             poll_failures: r.counter(POLL_FAILURES)?,
             strategy_fallbacks: r.counter(STRATEGY_FALLBACKS)?,
             resyncs,
+            repairs,
             active_set_sessions: r.int_gauge(ACTIVE_SET_SESSIONS)?,
             active_set_timestamp: Gauge::new(ACTIVE_SET_TIMESTAMP.name, ACTIVE_SET_TIMESTAMP.help)?,
             active_set_registered: Mutex::new(false),

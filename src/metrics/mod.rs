@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use prometheus::{Registry, TextEncoder};
 
-pub use exporter::ExporterMetrics;
+pub use exporter::{ExporterMetrics, REPAIR_REASONS};
 pub use instance::InstanceMetrics;
 pub use merge::merge_expositions;
 pub use sessions::{render_counts, render_sessions, render_users};

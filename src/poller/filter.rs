@@ -53,5 +53,6 @@ pub(super) async fn sync(
         duplicates,
         resync: None,
         held: None,
+        repairs: super::Repairs::default(),
     }))
 }

@@ -1,13 +1,19 @@
 //! The `incremental` strategy's active part: the active set kept between polls, brought up to
-//! date from the sessions changed since the last sync, and proven against the counts.
+//! date from the sessions changed since the last sync, proven against the counts, and repaired
+//! where it is wrong.
 //!
 //! A poll walks `updated:gt:T` and `created:gt:T` (T = the last sync's start less
 //! `--poll.change-overlap`), holds the active sessions it finds and forgets the others, settles
 //! the held sessions whose expiry has passed (the API may list them as `active` or `expired`),
 //! and then proves the set: its size must be the count of `active` sessions and, per window, its
 //! expiring sessions the expiring count. Since a session only becomes active by being created,
-//! and creation is always seen, a set that passes is the API's. A failed proof, a failed change
-//! query, and every `--poll.resync-interval` re-page the active sessions in full: a resync.
+//! and creation is always seen, a set that passes is the API's.
+//!
+//! A failed proof is located by counting created-time ranges and re-paging only those that
+//! differ ([`repair`]); the rolling check counts one slice of the set every poll, so that a change
+//! no query sees (a session re-activated without `updated` moving) is found within
+//! `--poll.verify-interval`. A resync (every active session re-paged) is left for when nothing is
+//! held, a change query failed, locating would cost more, and `--poll.resync-interval`.
 //!
 //! Counts and pages are not one snapshot: a session that changes between the counts and the
 //! walk makes an honest set differ from them. When the proof fails, the sessions changed after
@@ -18,8 +24,9 @@ use anyhow::Context as _;
 
 use super::counts::{window_seconds, Counts, Verify};
 use super::explain::Explainer;
+use super::repair::{self, Located, RepairReason, Repaired, RollingCheck};
 use super::{ActiveDone, ActiveOutcome, PollSettings};
-use crate::aggregate::{ActiveSet, Held, SessionFacts};
+use crate::aggregate::{ActiveSet, CreatedRange, SessionFacts};
 use crate::clock::millis;
 use crate::corbado::{Field, Filter, Op, Pager, Status};
 use crate::metrics::ExporterMetrics;
@@ -29,9 +36,10 @@ use crate::metrics::ExporterMetrics;
 pub enum ResyncReason {
     /// The first sync since the exporter started (or the strategy was chosen).
     Initial,
-    /// `--poll.resync-interval` passed since the last one.
+    /// `--poll.resync-interval` passed since the last one (never when it is `0`).
     Scheduled,
-    /// The proof failed: the set did not match the counts.
+    /// The proof (or the rolling check) failed, and locating the difference would cost more
+    /// than a resync.
     Mismatch,
     /// A change query (or the previous resync) failed.
     Error,
@@ -58,7 +66,22 @@ pub(super) struct Incremental {
     last_resync_ms: i64,
     /// The instant up to which held sessions past their expiry have been settled.
     settled_until_ms: i64,
+    /// Where the rolling check goes on next poll.
+    rolling: RollingCheck,
     explainer: Explainer,
+}
+
+/// Created-time ranges re-paged in one poll, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Repairs {
+    pub verify: u64,
+    pub mismatch: u64,
+}
+
+impl Repairs {
+    pub fn total(&self) -> u64 {
+        self.verify + self.mismatch
+    }
 }
 
 /// What a poll without a resync leads to.
@@ -72,6 +95,18 @@ enum Next {
 struct Applied {
     received: u64,
     off_filter: u64,
+    repairs: Repairs,
+}
+
+impl Applied {
+    fn add(&mut self, repaired: &Repaired, reason: RepairReason) {
+        self.received += repaired.received;
+        self.off_filter += repaired.off_filter;
+        match reason {
+            RepairReason::Verify => self.repairs.verify += repaired.ranges,
+            RepairReason::Mismatch => self.repairs.mismatch += repaired.ranges,
+        }
+    }
 }
 
 impl Incremental {
@@ -91,7 +126,10 @@ impl Incremental {
     ) -> anyhow::Result<ActiveOutcome> {
         let reason = match self.resync_due(counts.now_ms, settings) {
             Some(reason) => reason,
-            None => match self.follow(pager, settings, counts, verify).await? {
+            None => match self
+                .follow(pager, settings, counts, verify, metrics)
+                .await?
+            {
                 Next::Done(outcome) => return Ok(*outcome),
                 Next::Resync(reason) => reason,
             },
@@ -102,7 +140,8 @@ impl Incremental {
 
     /// Why the set must be re-paged before anything else, if it must.
     fn resync_due(&self, now: i64, settings: &PollSettings) -> Option<ResyncReason> {
-        let scheduled = now.saturating_sub(self.last_resync_ms) >= millis(settings.resync_interval);
+        let every = millis(settings.resync_interval);
+        let scheduled = every > 0 && now.saturating_sub(self.last_resync_ms) >= every;
         match self.synced_from {
             None if self.ever_synced => Some(ResyncReason::Error),
             None => Some(ResyncReason::Initial),
@@ -111,16 +150,18 @@ impl Incremental {
         }
     }
 
-    /// A poll without a resync: the changes, then the proof.
+    /// A poll without a resync: the changes, the proof (located and repaired where it fails),
+    /// then the rolling check.
     async fn follow(
         &mut self,
         pager: &Pager,
         settings: &PollSettings,
         counts: &Counts,
         verify: Verify,
+        metrics: &ExporterMetrics,
     ) -> anyhow::Result<Next> {
         let started = settings.clock.now_whole_seconds_ms();
-        let applied = match self.catch_up(pager, settings, counts).await {
+        let mut applied = match self.catch_up(pager, settings, counts).await {
             Ok(applied) => applied,
             Err(error) => {
                 let error = format!("{error:#}");
@@ -128,19 +169,91 @@ impl Incremental {
                 return Ok(Next::Resync(ResyncReason::Error));
             }
         };
-        if verify == Verify::Yes && applied.off_filter > 0 {
-            let why = format!(
-                "{} sessions paged under a created or expires filter did not match it",
-                applied.off_filter
-            );
+        if let Some(why) = off_filter(verify, &applied) {
             return Ok(Next::Done(Box::new(ActiveOutcome::Untrusted(why))));
         }
+        let budget = repair_budget(counts.statuses.active, pager);
         if !self.proves(pager, counts, &settings.windows).await? {
-            return Ok(Next::Resync(ResyncReason::Mismatch));
+            match self.locate(pager, counts, budget).await? {
+                Some(repaired) => applied.add(&repaired, RepairReason::Mismatch),
+                None => return Ok(Next::Resync(ResyncReason::Mismatch)),
+            }
+        }
+        match self.roll(pager, settings, counts.now_ms, budget).await? {
+            Some(repaired) => applied.add(&repaired, RepairReason::Verify),
+            None => return Ok(Next::Resync(ResyncReason::Mismatch)),
+        }
+        if let Some(why) = off_filter(verify, &applied) {
+            return Ok(Next::Done(Box::new(ActiveOutcome::Untrusted(why))));
+        }
+        for reason in [RepairReason::Verify, RepairReason::Mismatch] {
+            let ranges = match reason {
+                RepairReason::Verify => applied.repairs.verify,
+                RepairReason::Mismatch => applied.repairs.mismatch,
+            };
+            metrics
+                .repairs
+                .with_label_values(&[reason.as_str()])
+                .inc_by(ranges);
         }
         self.synced_from = Some(started);
-        let done = self.done(settings, applied.received, None);
+        let mut done = self.done(settings, applied.received, None);
+        done.repairs = applied.repairs;
         Ok(Next::Done(Box::new(ActiveOutcome::Done(done))))
+    }
+
+    /// Finds where a failed proof's difference lies and re-pages only that, or `None` when a
+    /// resync is cheaper. Only a difference in the set's size can be located by counting; one
+    /// in the expiring windows alone cannot.
+    async fn locate(
+        &mut self,
+        pager: &Pager,
+        counts: &Counts,
+        budget: u64,
+    ) -> anyhow::Result<Option<Repaired>> {
+        let off = self.set.len().abs_diff(counts.statuses.active as usize) as u64;
+        if off == 0 || off.saturating_mul(cost_per_difference(self.set.len(), pager)) > budget {
+            return Ok(None);
+        }
+        // Sessions created before the poll's `now`: the change queries saw all of them.
+        let range = CreatedRange {
+            after_s: None,
+            before_s: Some(counts.now_ms / 1000),
+        };
+        let counted = repair::count(pager, &range).await?;
+        let located = repair::repair(pager, &mut self.set, vec![(range, counted)], budget).await?;
+        Ok(match located {
+            Located::Repaired(repaired) => Some(repaired),
+            Located::TooDear => None,
+        })
+    }
+
+    /// The rolling check: counts the next slice of the set and repairs it if it differs.
+    /// `None` when the repair would cost more than a resync.
+    async fn roll(
+        &mut self,
+        pager: &Pager,
+        settings: &PollSettings,
+        now_ms: i64,
+        budget: u64,
+    ) -> anyhow::Result<Option<Repaired>> {
+        let every = settings.verify_interval.as_secs() / settings.interval.as_secs().max(1);
+        let share = repair::slice_share(self.set.len(), every);
+        let slice = self.rolling.next_slice(&self.set, share, now_ms / 1000);
+        let counted = repair::count(pager, &slice).await?;
+        if counted == self.set.count_created(&slice) {
+            return Ok(Some(Repaired::default()));
+        }
+        tracing::info!(
+            counted,
+            held = self.set.count_created(&slice),
+            "rolling check: a created-time range differs; repairing it"
+        );
+        let located = repair::repair(pager, &mut self.set, vec![(slice, counted)], budget).await?;
+        Ok(match located {
+            Located::Repaired(repaired) => Some(repaired),
+            Located::TooDear => None,
+        })
     }
 
     /// The change queries and the settling of sessions past their expiry.
@@ -180,18 +293,8 @@ impl Incremental {
         Ok(applied)
     }
 
-    /// Holds an active session, forgets any other.
     fn apply(&mut self, session: SessionFacts) {
-        match (session.status, session.active_user.as_deref()) {
-            (Some(Status::Active), Some(user_id)) => self.set.upsert(Held {
-                id_hash: session.id_hash,
-                user_id,
-                expires_ms: session.expires_ms,
-            }),
-            _ => {
-                self.set.remove(session.id_hash);
-            }
-        }
+        self.set.apply(session);
     }
 
     /// Held sessions whose expiry passed since the last poll: still `active` to the API (an API
@@ -333,6 +436,7 @@ impl Incremental {
         }
         (self.synced_from, self.ever_synced) = (Some(started), true);
         (self.last_resync_ms, self.settled_until_ms) = (now, now);
+        self.rolling = RollingCheck::default();
         Ok(ActiveOutcome::Done(self.done(
             settings,
             received,
@@ -354,6 +458,31 @@ impl Incremental {
             duplicates: 0,
             resync,
             held: Some(self.set.len() as u64),
+            repairs: Repairs::default(),
         }
     }
+}
+
+/// Why `auto` cannot trust what the walks brought, if it cannot.
+fn off_filter(verify: Verify, applied: &Applied) -> Option<String> {
+    (verify == Verify::Yes && applied.off_filter > 0).then(|| {
+        format!(
+            "{} sessions paged under a created or expires filter did not match it",
+            applied.off_filter
+        )
+    })
+}
+
+/// The most requests a repair may spend: what re-paging every active session (a resync)
+/// would cost. A repair that would need more stops there, and a resync follows.
+fn repair_budget(active: u64, pager: &Pager) -> u64 {
+    active / u64::from(pager.page_size().max(1)) + 1
+}
+
+/// What locating one difference among `held` sessions costs, about: two counts for each
+/// halving down to a piece of two pages, and that piece's pages. A failed proof whose
+/// differences would cost more than a resync together is not located at all.
+fn cost_per_difference(held: usize, pager: &Pager) -> u64 {
+    let pieces = held as f64 / (2.0 * f64::from(pager.page_size().max(1)));
+    2 * pieces.max(1.0).log2().ceil() as u64 + 3
 }

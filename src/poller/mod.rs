@@ -21,6 +21,7 @@ mod counts;
 mod explain;
 mod filter;
 mod incremental;
+mod repair;
 mod scan;
 mod schedule;
 
@@ -37,7 +38,8 @@ use crate::corbado::Pager;
 use crate::snapshot::Store;
 use bookkeeping::check_duplicates;
 use counts::{Counted, Counts, Verify};
-pub use incremental::ResyncReason;
+pub use incremental::{Repairs, ResyncReason};
+pub use repair::RepairReason;
 
 /// The `--poll.strategy` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -83,8 +85,11 @@ pub struct PollSettings {
     pub windows: Vec<Duration>,
     pub top_k: usize,
     pub interval: Duration,
-    /// `incremental`/`auto`: re-page every active session at least this often.
+    /// `incremental`/`auto`: re-page every active session at least this often; zero: only
+    /// when a repair cannot be located.
     pub resync_interval: Duration,
+    /// `incremental`/`auto`: count every held session against the API at least this often.
+    pub verify_interval: Duration,
     /// `incremental`/`auto`: how far before the last sync the change queries reach back.
     pub change_overlap: Duration,
     pub clock: Clock,
@@ -106,9 +111,13 @@ pub(crate) struct ActiveDone {
     resync: Option<ResyncReason>,
     /// Active sessions held between polls (`incremental`).
     held: Option<u64>,
+    /// Created-time ranges re-paged alone (`incremental`).
+    repairs: Repairs,
 }
 
 /// How an active part ended.
+// One of these a poll, moved once or twice: boxing the large variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum ActiveOutcome {
     Done(ActiveDone),
     /// The API's filters failed a check (only when verifying, for `auto`); the reason says how.
@@ -148,6 +157,8 @@ pub struct PollReport {
     pub fell_back: bool,
     /// Whether the active sessions were re-paged in full, and why.
     pub resync: Option<ResyncReason>,
+    /// Created-time ranges re-paged alone, by reason.
+    pub repairs: Repairs,
     /// Active sessions held between polls (`incremental`).
     pub active_set: Option<u64>,
 }
@@ -318,6 +329,7 @@ impl Poller {
             duplicates: done.duplicates,
             fell_back: false,
             resync: done.resync,
+            repairs: done.repairs,
             active_set: done.held,
         })
     }
@@ -343,6 +355,7 @@ impl Poller {
             duplicates: collected.duplicates,
             fell_back,
             resync: None,
+            repairs: Repairs::default(),
             active_set: None,
         })
     }

@@ -250,7 +250,9 @@ async fn the_secret_appears_in_no_log_line_or_metric_even_at_trace_level() {
             assert_no_secret(page, text, secret);
         }
         assert!(
-            pages[1].1.contains("corbado_exporter_polls_total{project_id=\"pro-test\"} 1"),
+            pages[1]
+                .1
+                .contains("corbado_exporter_polls_total{project_id=\"pro-test\"} 1"),
             "the poll is counted: {}",
             pages[1].1
         );

@@ -106,7 +106,11 @@ corbado_exporter_poll_failures_total{project_id="pro-golden"} 1
 # HELP corbado_exporter_polls_total Polls started.
 # TYPE corbado_exporter_polls_total counter
 corbado_exporter_polls_total{project_id="pro-golden"} 3
-# HELP corbado_exporter_resyncs_total Full re-pages of the active sessions by reason: initial, scheduled (--poll.resync-interval), mismatch (the set failed its proof against the counts), error (a change query failed).
+# HELP corbado_exporter_repairs_total Created-time ranges of the active set re-paged alone, by reason: verify (the rolling check found the range's count changed), mismatch (a failed proof, located by counting ranges).
+# TYPE corbado_exporter_repairs_total counter
+corbado_exporter_repairs_total{reason="mismatch",project_id="pro-golden"} 2
+corbado_exporter_repairs_total{reason="verify",project_id="pro-golden"} 1
+# HELP corbado_exporter_resyncs_total Full re-pages of the active sessions by reason: initial, scheduled (--poll.resync-interval), mismatch (the set failed its proof or check and locating the difference would cost more), error (a change query failed).
 # TYPE corbado_exporter_resyncs_total counter
 corbado_exporter_resyncs_total{reason="error",project_id="pro-golden"} 0
 corbado_exporter_resyncs_total{reason="initial",project_id="pro-golden"} 1
@@ -185,6 +189,8 @@ fn fixed_store() -> Store {
     metrics.last_poll_requests.set(37);
     metrics.set_strategy(PollMethod::Incremental.as_str());
     metrics.resyncs.with_label_values(&["initial"]).inc();
+    metrics.repairs.with_label_values(&["mismatch"]).inc_by(2);
+    metrics.repairs.with_label_values(&["verify"]).inc();
     metrics.set_active_set(120);
     metrics.api_requests.with_label_values(&["200"]).inc_by(36);
     metrics.api_requests.with_label_values(&["error"]).inc();

@@ -121,7 +121,8 @@ pub fn settings(api_url: &str, strategy: Strategy) -> Settings {
         strategy,
         windows: parse_windows("15m,1h,24h").expect("valid windows"),
         top_k: 10,
-        resync_interval: Duration::from_secs(3600),
+        resync_interval: Duration::from_secs(24 * 3600),
+        verify_interval: Duration::from_secs(3600),
         change_overlap: Duration::from_secs(30),
     }
 }

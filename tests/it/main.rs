@@ -14,6 +14,7 @@ mod projects;
 mod prometheus;
 mod promtool;
 mod pseudonyms;
+mod repairs;
 mod resilience;
 mod security;
 mod server;

@@ -47,7 +47,58 @@ impl Population {
         let touches = self.draw(active * secs / refresh);
         changes.expired += self.touch_random(touches, now_ms);
         self.maybe_burst(secs, now_ms, &mut changes);
+        if self.params.semantics.reactivate_by_patch {
+            let swaps = self.draw(active * secs / 3600.0 * super::PATCH_SWAPS_PER_HOUR);
+            changes.patched = self.patch_swap(swaps, now_ms);
+        }
         changes
+    }
+
+    /// `count` times: an ended session is re-activated by `PATCH` while an active one ends,
+    /// neither moving `updated`, the re-activated one taking the other's expiry. The counts the
+    /// proof compares stay as they were. Returns the swaps made.
+    pub fn patch_swap(&mut self, count: u64, now_ms: i64) -> u64 {
+        let mut done = 0;
+        for _ in 0..count {
+            let Some(revived) = self.random_ended() else {
+                break;
+            };
+            if self.active.is_empty() {
+                break;
+            }
+            let pos = self.rng.below(self.active.len() as u64) as usize;
+            let ended = self.active[pos];
+            let expires = self.sessions[ended as usize].expires_ms;
+            for (index, status) in [
+                (ended, Status::LoggedOut.index() as u8),
+                (revived, Status::Active.index() as u8),
+            ] {
+                let updated = self.sessions[index as usize].updated_ms;
+                self.set_status(index, status, now_ms);
+                self.sessions[index as usize].updated_ms = updated;
+            }
+            self.set_expiry(revived, expires);
+            done += 1;
+        }
+        done
+    }
+
+    /// A random session that ended (logged out, idle, revoked or expired), if one is found.
+    fn random_ended(&mut self) -> Option<u32> {
+        let ended = |status: u8| {
+            status != Status::Active.index() as u8 && usize::from(status) < Status::ALL.len()
+        };
+        for _ in 0..64 {
+            let index = self.rng.below(self.sessions.len().max(1) as u64) as u32;
+            if self
+                .sessions
+                .get(index as usize)
+                .is_some_and(|s| ended(s.status))
+            {
+                return Some(index);
+            }
+        }
+        None
     }
 
     /// Active sessions whose expiry has come become `expired`; returns how many.
@@ -111,6 +162,12 @@ impl Population {
     fn draw(&mut self, expected: f64) -> u64 {
         let whole = expected.floor();
         whole as u64 + u64::from(self.rng.chance(expected - whole))
+    }
+
+    /// Revokes `count` random active sessions at once (a burst on demand, under the current
+    /// semantics); returns how many.
+    pub fn revoke_random(&mut self, count: u64, now_ms: i64) -> u64 {
+        self.end_random(count, Status::Revoked, now_ms)
     }
 
     fn end_random(&mut self, count: u64, status: Status, now_ms: i64) -> u64 {

@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 
 use crate::corbado::Status;
 use crate::rng::SplitMix64;
-pub use params::{Changes, Params, Semantics};
+pub use params::{Changes, Params, Semantics, PATCH_SWAPS_PER_HOUR};
 pub use query::PageResult;
 
 /// Status codes as stored: the five documented ones by [`Status::index`], then one value outside

@@ -45,7 +45,15 @@ pub struct Semantics {
     pub delete_revoked: bool,
     /// `updated` is stamped this far behind the clock: the API's clock lags the exporter's.
     pub updated_lag: Duration,
+    /// Someone re-activates ended sessions by `PATCH` (an older API allowed any status), each
+    /// while another active session ends: both keep `updated`, and the re-activated one takes
+    /// the ended one's expiry, so neither a change query nor the proof's counts can see it.
+    /// About 1% of the active sessions an hour.
+    pub reactivate_by_patch: bool,
 }
+
+/// Share of the active sessions swapped an hour under [`Semantics::reactivate_by_patch`].
+pub const PATCH_SWAPS_PER_HOUR: f64 = 0.01;
 
 impl Params {
     /// A realistic project of `sessions` sessions: 5% active, one user per 50 sessions.
@@ -110,5 +118,7 @@ pub struct Changes {
     pub inactivity_reached: u64,
     pub revoked: u64,
     pub expired: u64,
+    /// Re-activations by `PATCH`, each paired with an ending (see [`Semantics`]).
+    pub patched: u64,
     pub burst: Option<&'static str>,
 }

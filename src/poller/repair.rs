@@ -1,0 +1,257 @@
+//! Repairs of `incremental`'s active set that cost what is wrong, not what exists: created-time
+//! ranges counted against the API, narrowed to the pieces whose count differs from what is held,
+//! and only those re-paged. Also the rolling check, which re-counts one slice of the set a poll.
+//!
+//! A range's count is one `pageSize=1` request (`status:eq:active`, `created:gt:a`,
+//! `created:lt:b`); re-paging it costs a request per page. A differing range is cut at the held
+//! sessions' creation quantiles into as many pieces as it has differences (2 to 16), the pieces are
+//! counted, and the differing ones cut again, until a piece is cheaper to re-page than to cut.
+//! Counts find net differences only: a session ended and another re-activated in the same piece
+//! cancel out; a piece is re-paged whole, so what it holds of either is mended anyway.
+//!
+//! Nothing here decides when to repair: `incremental` does. Nothing here changes the set before a
+//! piece's pages have all arrived, so a failed repair leaves the set as it was.
+
+use anyhow::Context as _;
+
+use crate::aggregate::{ActiveSet, CreatedRange, SessionFacts};
+use crate::corbado::{Field, Filter, Op, Pager, Status};
+
+/// Why ranges were re-paged: the `reason` label of `corbado_exporter_repairs_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepairReason {
+    /// The rolling check found a slice's count changed.
+    Verify,
+    /// A failed proof, located by counting ranges.
+    Mismatch,
+}
+
+impl RepairReason {
+    pub const LABELS: [&'static str; 2] = crate::metrics::REPAIR_REASONS;
+
+    pub fn as_str(self) -> &'static str {
+        Self::LABELS[self as usize]
+    }
+}
+
+/// The most pieces one differing range is cut into at once.
+const MAX_PIECES: u64 = 16;
+
+/// What a repair did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Repaired {
+    /// Ranges re-paged.
+    pub ranges: u64,
+    /// Sessions received while re-paging.
+    pub received: u64,
+    /// Sessions paged under a range's filters that did not match them.
+    pub off_filter: u64,
+}
+
+/// How a repair ended.
+pub(super) enum Located {
+    Repaired(Repaired),
+    /// Finishing would have cost more than `budget` requests: a resync is cheaper.
+    TooDear,
+}
+
+/// The API's count of the active sessions created in `range`.
+pub(super) async fn count(pager: &Pager, range: &CreatedRange) -> anyhow::Result<u64> {
+    pager
+        .count(&filters(range))
+        .await
+        .context("counting the active sessions of a created-time range")
+}
+
+/// Narrows `differing` (ranges with the API's count of each) down to pieces small enough to
+/// re-page, and re-pages them, within `budget` requests.
+pub(super) async fn repair(
+    pager: &Pager,
+    set: &mut ActiveSet,
+    differing: Vec<(CreatedRange, u64)>,
+    budget: u64,
+) -> anyhow::Result<Located> {
+    let start = pager.attempts();
+    let page_size = u64::from(pager.page_size().max(1));
+    let mut repaired = Repaired::default();
+    let mut work = differing;
+    while let Some((range, counted)) = work.pop() {
+        let held = set.count_created(&range);
+        if held == counted {
+            continue;
+        }
+        let pages = held.max(counted) / page_size + 1;
+        let parts = (held.abs_diff(counted) * 2).clamp(2, MAX_PIECES);
+        let cuts = set.created_cuts(&range, parts as usize);
+        let spent = pager.attempts() - start;
+        // Cut while the pieces' counts cost less than re-paging the whole range.
+        if pages > cuts.len() as u64 + 2 && !cuts.is_empty() {
+            if spent + cuts.len() as u64 + 1 > budget {
+                return Ok(Located::TooDear);
+            }
+            let pieces = range.split(&cuts);
+            let queries: Vec<Vec<Filter>> = pieces.iter().map(filters).collect();
+            let counts = pager
+                .counts(&queries)
+                .await
+                .context("counting created-time ranges")?;
+            work.extend(pieces.into_iter().zip(counts));
+            continue;
+        }
+        if spent + pages > budget {
+            return Ok(Located::TooDear);
+        }
+        let piece = repage(pager, set, &range).await?;
+        repaired.ranges += 1;
+        repaired.received += piece.received;
+        repaired.off_filter += piece.off_filter;
+    }
+    Ok(Located::Repaired(repaired))
+}
+
+/// Re-pages the active sessions created in `range` and makes them what the set holds there.
+async fn repage(
+    pager: &Pager,
+    set: &mut ActiveSet,
+    range: &CreatedRange,
+) -> anyhow::Result<Repaired> {
+    let mut paged = Vec::new();
+    let received = pager
+        .walk_by_created(&filters(range), SessionFacts::from_wire, |s| paged.push(s))
+        .await
+        .context("re-paging a created-time range of active sessions")?;
+    let mut off_filter = 0;
+    set.remove_created(range);
+    for session in paged {
+        if session.status == Some(Status::Active) && range.holds(session.created_ms) {
+            set.apply(session);
+        } else {
+            off_filter += 1;
+        }
+    }
+    Ok(Repaired {
+        ranges: 1,
+        received,
+        off_filter,
+    })
+}
+
+/// `status:eq:active` and the range's `created` bounds.
+fn filters(range: &CreatedRange) -> Vec<Filter> {
+    let mut filters = vec![Filter::status(Status::Active)];
+    filters.extend(
+        range
+            .after_s
+            .map(|a| Filter::time(Field::Created, Op::Gt, a)),
+    );
+    filters.extend(
+        range
+            .before_s
+            .map(|b| Filter::time(Field::Created, Op::Lt, b)),
+    );
+    filters
+}
+
+/// Where the rolling check stands: the next slice starts after this second (`None`: at the
+/// oldest held session).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct RollingCheck {
+    after_s: Option<i64>,
+}
+
+impl RollingCheck {
+    /// The slice of `set` to count in a poll whose `now` is `now_s`: the next `share` held
+    /// sessions from where the last slice ended, never past `now_s` (a session created after
+    /// the poll's counts may not be held yet). The check moves on by that slice.
+    pub fn next_slice(&mut self, set: &ActiveSet, share: usize, now_s: i64) -> CreatedRange {
+        let after_s = self.after_s;
+        let floor = after_s.map_or(i64::MIN, |a| a.saturating_add(2));
+        let end = set
+            .created_after_nth(after_s, share)
+            .map(|second| second.max(floor))
+            .filter(|&second| second < now_s);
+        match end {
+            Some(before_s) => {
+                // The next slice reaches one second back, as split pieces do.
+                self.after_s = Some(before_s - 1);
+                CreatedRange {
+                    after_s,
+                    before_s: Some(before_s),
+                }
+            }
+            None => {
+                self.after_s = None;
+                CreatedRange {
+                    after_s,
+                    before_s: Some(now_s),
+                }
+            }
+        }
+    }
+}
+
+/// Held sessions the rolling check must count a poll so that every one is counted within
+/// `verify_every` polls: a quarter more than an even share, for the sessions that arrive
+/// meanwhile.
+pub(super) fn slice_share(held: usize, verify_every: u64) -> usize {
+    let polls = verify_every.max(1) as usize;
+    (held * 5 / 4).div_ceil(polls).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::Held;
+
+    fn set_of(created_s: &[i64]) -> ActiveSet {
+        let mut set = ActiveSet::default();
+        for (i, &c) in created_s.iter().enumerate() {
+            set.upsert(Held {
+                id_hash: i as u64,
+                user_id: "u",
+                created_ms: c * 1000 + 250,
+                expires_ms: i64::MAX,
+            });
+        }
+        set
+    }
+
+    #[test]
+    fn the_rolling_check_covers_every_held_session_within_a_cycle_and_wraps() {
+        let created: Vec<i64> = (0..100).map(|i| 1_000 + i * 7).collect();
+        let set = set_of(&created);
+        let mut check = RollingCheck::default();
+        let mut seen = vec![0u32; created.len()];
+        let mut slices = 0;
+        loop {
+            let slice = check.next_slice(&set, 10, 2_000);
+            slices += 1;
+            for (i, &c) in created.iter().enumerate() {
+                seen[i] += u32::from(slice.holds(c * 1000 + 250));
+            }
+            if check == RollingCheck::default() {
+                break;
+            }
+            assert!(slices < 20, "the check does not move on");
+        }
+        assert!(seen.iter().all(|&n| n >= 1), "{seen:?}");
+        assert_eq!(slices, 10, "nine slices of 10, then the last 10 up to now");
+    }
+
+    #[test]
+    fn a_second_holding_more_than_a_share_still_moves_the_check_on() {
+        let set = set_of(&[5; 50]);
+        let mut check = RollingCheck::default();
+        let first = check.next_slice(&set, 10, 100);
+        let second = check.next_slice(&set, 10, 100);
+        assert!(first.holds(5_250) || second.holds(5_250));
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn a_share_covers_the_set_within_the_verify_interval() {
+        assert_eq!(slice_share(60_000, 60), 1_250);
+        assert_eq!(slice_share(0, 60), 1);
+        assert_eq!(slice_share(10, 0), 12);
+    }
+}
