@@ -20,7 +20,7 @@ use corbado_exporter::aggregate::{ActiveSet, Held};
 use corbado_exporter::app::App;
 use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::poller::{PollReport, Strategy};
-use corbado_exporter::simulator::{Params, Population, Simulator};
+use corbado_exporter::simulator::{Params, Population, Semantics, Simulator};
 use tokio_util::sync::CancellationToken;
 
 const PROJECT: &str = "pro-bench";
@@ -43,6 +43,29 @@ fn main() {
         budget(params, 120, if quick { 10 } else { 120 }, 2).await;
         println!("\n## 1,000,000 active, 20 simulated minutes\n");
         budget(million_active(scale), 20, 1, 1).await;
+        println!("\n## Ended sessions keeping `updated`, 200 a minute at 1,000,000 active\n");
+        let ending = Params {
+            mean_time_to_logout: Duration::from_secs(1_000_000 * 60 / 200),
+            semantics: Semantics {
+                ended_keeps_updated: true,
+                ..Semantics::default()
+            },
+            // Enough history for a million to be active with a third of a week's mean life.
+            sessions: 3_000_000 / scale,
+            ..million_active(scale)
+        };
+        against_full_walk(ending, if quick { 10 } else { 20 }).await;
+        println!("\n## Ended sessions keeping `updated` at the reference population\n");
+        let ending = Params {
+            semantics: Semantics {
+                ended_keeps_updated: true,
+                ..Semantics::default()
+            },
+            ..reference(1_000_000 / scale, 50_000 / scale)
+        };
+        against_full_walk(ending, if quick { 10 } else { 30 }).await;
+        println!("\n## Re-activation by PATCH at the reference population\n");
+        patch_healing(reference(1_000_000 / scale, 50_000 / scale)).await;
     });
     let (_, peak) = rss_mib();
     println!("\nbench process peak RSS (simulator and exporter together): {peak} MiB");
@@ -106,6 +129,9 @@ async fn budget(params: Params, incremental_polls: usize, filter_polls: usize, s
         let reports = run(&sim, &address.to_string(), &clock, strategy, polls).await;
         let avg = print_row(strategy, &reports);
         averages.push(avg);
+        if strategy == Strategy::Auto {
+            checks_against_steady(&reports);
+        }
     }
     println!(
         "\nincremental over the run, resyncs included: {:.1} requests/poll = {:.3} of filter's {:.1} (target ≤ 0.1)",
@@ -144,12 +170,124 @@ async fn run(
     reports
 }
 
+/// The average poll after the initial resync, every check and repair included, against the
+/// average steady poll (neither resync nor repair).
+fn checks_against_steady(reports: &[(PollReport, Duration)]) {
+    let rest = &reports[1.min(reports.len())..];
+    let avg = rest.iter().map(|(r, _)| r.requests).sum::<u64>() as f64 / rest.len().max(1) as f64;
+    let steady: Vec<u64> = rest
+        .iter()
+        .filter(|(r, _)| r.resync.is_none() && r.repairs.total() == 0)
+        .map(|(r, _)| r.requests)
+        .collect();
+    let steady_avg = steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64;
+    let repaired: u64 = rest.iter().map(|(r, _)| r.repairs.total()).sum();
+    let resyncs = rest.iter().filter(|(r, _)| r.resync.is_some()).count();
+    println!(
+        "\nincremental after its initial resync: {avg:.1} requests/poll, every check and repair included = {:.2}× a steady poll ({steady_avg:.1}; target ≤ 1.15); {resyncs} resyncs, {repaired} ranges repaired",
+        avg / steady_avg.max(1.0)
+    );
+}
+
+/// Serves `params` on loopback on the clock `clock`; stops when `shutdown` is cancelled.
+async fn serve(
+    params: Params,
+    clock: &Clock,
+    shutdown: &CancellationToken,
+) -> (Arc<Simulator>, String) {
+    let population = Population::generate(params, clock.now_ms());
+    println!(
+        "population: {} sessions, {} active",
+        population.len(),
+        population.active_count()
+    );
+    let sim = Simulator::new(population, PROJECT, SECRET);
+    let address = sim
+        .spawn("127.0.0.1:0", shutdown.clone())
+        .await
+        .expect("bind");
+    (sim, address.to_string())
+}
+
+/// `auto` for `polls` polls after its initial resync, against what a full walk of the active
+/// sessions (a resync, or `filter`'s active part) costs.
+async fn against_full_walk(params: Params, polls: usize) {
+    let clock = Clock::manual(clock::now_whole_seconds_ms());
+    let shutdown = CancellationToken::new();
+    let (sim, address) = serve(params, &clock, &shutdown).await;
+    let reports = run(&sim, &address, &clock, Strategy::Auto, polls + 1).await;
+    let walk = reports[0].0.requests;
+    let rest = &reports[1..];
+    let avg = rest.iter().map(|(r, _)| r.requests).sum::<u64>() as f64 / rest.len() as f64;
+    let resyncs = rest.iter().filter(|(r, _)| r.resync.is_some()).count();
+    let repaired: u64 = rest.iter().map(|(r, _)| r.repairs.total()).sum();
+    println!(
+        "{} polls after the initial resync ({walk} requests): {avg:.1} requests/poll on average = {:.3} of a full walk; {resyncs} resyncs, {repaired} ranges repaired",
+        rest.len(),
+        avg / walk as f64
+    );
+    shutdown.cancel();
+}
+
+/// Two hours of re-activations by `PATCH` (about 1% of the active sessions an hour), then two
+/// hours without: is every number exact again within `--poll.verify-interval`, without a resync?
+async fn patch_healing(params: Params) {
+    let clock = Clock::manual(clock::now_whole_seconds_ms());
+    let shutdown = CancellationToken::new();
+    let params = Params {
+        semantics: Semantics {
+            reactivate_by_patch: true,
+            ..Semantics::default()
+        },
+        ..params
+    };
+    let (sim, address) = serve(params, &clock, &shutdown).await;
+    let settings = common::settings(&format!("http://{address}/v2"), Strategy::Auto);
+    let windows = settings.window_durations();
+    let config = common::config(PROJECT, SECRET, settings, clock.clone());
+    let app = App::build(config, &shutdown)
+        .await
+        .expect("exporter builds");
+    let (store, poller) = app.project(PROJECT).expect("the project is polled");
+    let (mut requests, mut polls, mut resyncs, mut repaired) = (0u64, 0u64, 0usize, 0u64);
+    let mut exact_since: Option<i64> = None;
+    for minute in 0..240i64 {
+        if minute == 120 {
+            sim.set_semantics(Semantics::default());
+        }
+        let now = clock.advance(MINUTE);
+        sim.advance(now);
+        let report = poller.poll_once().await.expect("poll");
+        if minute > 0 {
+            requests += report.requests;
+            polls += 1;
+            resyncs += usize::from(report.resync.is_some());
+            repaired += report.repairs.total();
+        }
+        let summary = store.snapshot().expect("published").summary.clone();
+        let exact = summary == sim.expected(report.now_ms, &windows, 10);
+        exact_since = match (exact, exact_since) {
+            (true, None) => Some(minute),
+            (true, since) => since,
+            (false, _) => None,
+        };
+    }
+    println!(
+        "{polls} polls, PATCH re-activations in the first 120 minutes: {:.1} requests/poll, {resyncs} resyncs after the first, {repaired} ranges repaired; exact at every poll from {} minutes after the switch went off on (--poll.verify-interval 60 minutes)",
+        requests as f64 / polls as f64,
+        exact_since.map_or("—".to_owned(), |m: i64| (m - 120).to_string())
+    );
+    shutdown.cancel();
+}
+
 /// Prints one table row; returns the average requests per poll.
 fn print_row(strategy: Strategy, reports: &[(PollReport, Duration)]) -> f64 {
     let all: Vec<u64> = reports.iter().map(|(r, _)| r.requests).collect();
     let avg = all.iter().sum::<u64>() as f64 / all.len() as f64;
-    let steady: Vec<&(PollReport, Duration)> =
-        reports.iter().filter(|(r, _)| r.resync.is_none()).collect();
+    let steady: Vec<&(PollReport, Duration)> = reports
+        .iter()
+        .filter(|(r, _)| r.resync.is_none() && r.repairs.total() == 0)
+        .collect();
     let resyncs: Vec<u64> = reports
         .iter()
         .filter(|(r, _)| r.resync.is_some())

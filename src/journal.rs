@@ -48,6 +48,8 @@ pub struct PollEntry {
     pub requests: u64,
     /// Whether the active sessions were re-paged in full, and why.
     pub resync: Option<&'static str>,
+    /// Created-time ranges re-paged alone (a located repair or the rolling check).
+    pub repaired_ranges: u64,
     /// Whether `auto` scanned because the filters failed their check.
     pub fell_back: bool,
     pub outcome: Outcome,
@@ -204,6 +206,7 @@ mod tests {
             strategy: "incremental",
             requests: 17,
             resync: None,
+            repaired_ranges: 0,
             fell_back: false,
             outcome,
         }

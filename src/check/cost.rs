@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::Counted;
 use crate::config::Settings;
 use crate::corbado::{Status, DOCUMENTED_REQUESTS_PER_SECOND};
-use crate::poller::Strategy;
+use crate::poller::{locating_cost, Strategy};
 
 /// Every strategy's cost for one project.
 #[derive(Debug, Serialize)]
@@ -29,6 +29,9 @@ pub struct StrategyCost {
     /// Requests of a resync (re-paging every active session), once per
     /// `--poll.resync-interval`; 0 for strategies that do not keep a set.
     pub resync_requests: u64,
+    /// Requests that locating and re-paging one wrong session costs (a failed proof or rolling
+    /// check); 0 for strategies that do not keep a set.
+    pub repair_requests_per_session: u64,
     /// The shortest `--poll.interval`, in whole seconds, at which polls and resyncs together
     /// stay within the budget; `None` when resyncs alone exceed it.
     pub shortest_interval_seconds: Option<u64>,
@@ -60,13 +63,16 @@ impl Costs {
         let counts = (1 + Status::ALL.len() + 3 * settings.windows.0.len()) as u64;
         let active = pages(counted.active_sessions, ps);
         let scan = pages(counted.total, ps);
+        // The changes, and the rolling check's one count.
         let changes =
-            pages(counted.updated_per_interval, ps) + pages(counted.created_per_interval, ps);
+            pages(counted.updated_per_interval, ps) + pages(counted.created_per_interval, ps) + 1;
+        let repair = locating_cost(counted.active_sessions, ps);
         let cost = |strategy: Strategy, requests: u64, resync: u64, exact: bool| StrategyCost {
             strategy: strategy.as_str(),
             requests_per_poll: requests,
             seconds_per_poll: requests as f64 / budget_per_second,
             resync_requests: resync,
+            repair_requests_per_session: if resync > 0 { repair } else { 0 },
             shortest_interval_seconds: shortest_interval(
                 requests,
                 resync,
@@ -118,9 +124,15 @@ impl Costs {
 }
 
 /// The shortest interval at which `requests` per poll plus `resync` requests per
-/// `resync_every` seconds fit in `rate` requests a second, in whole seconds (at least 1).
+/// `resync_every` seconds (`0`: never) fit in `rate` requests a second, in whole seconds (at
+/// least 1).
 fn shortest_interval(requests: u64, resync: u64, resync_every: f64, rate: f64) -> Option<u64> {
-    let left = rate - resync as f64 / resync_every.max(1.0);
+    let resyncs = if resync_every > 0.0 {
+        resync as f64 / resync_every.max(1.0)
+    } else {
+        0.0
+    };
+    let left = rate - resyncs;
     if left <= 0.0 {
         return None;
     }
@@ -132,7 +144,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// The flags' defaults: 5 requests/s, a poll a minute, resyncs hourly, pages of 100.
+    /// The flags' defaults: 5 requests/s, a poll a minute, resyncs daily, pages of 100.
     fn settings() -> Settings {
         use clap::Parser as _;
         let cli = crate::config::Cli::parse_from(["corbado-exporter", "--demo"]);
@@ -163,14 +175,17 @@ mod tests {
             .iter()
             .map(|c| c.requests_per_poll)
             .collect();
-        assert_eq!(requests, [10_000, 515, 25, 25]);
+        assert_eq!(requests, [10_000, 515, 26, 26]);
         let filter = costs.of_strategy(Strategy::Filter).expect("filter");
         assert_eq!(filter.seconds_per_poll, 103.0);
         assert_eq!(filter.shortest_interval_seconds, Some(103));
-        // 500 resync requests an hour leave 5 - 0.139 requests a second for 25 a poll.
+        // 500 resync requests a day leave 5 - 0.006 requests a second for 26 a poll.
         let auto = costs.of_strategy(Strategy::Auto).expect("auto");
         assert_eq!(auto.resync_requests, 500);
         assert_eq!(auto.shortest_interval_seconds, Some(6));
+        // One wrong session among 50,000: 8 halvings and two pages.
+        assert_eq!(auto.repair_requests_per_session, 19);
+        assert_eq!(filter.repair_requests_per_session, 0);
         assert_eq!(costs.note_on_interval(&settings()), None);
     }
 
@@ -193,5 +208,10 @@ mod tests {
     fn resyncs_beyond_the_budget_leave_no_interval() {
         assert_eq!(shortest_interval(25, 20_000, 3600.0, 5.0), None);
         assert_eq!(shortest_interval(0, 0, 3600.0, 5.0), Some(1));
+        assert_eq!(
+            shortest_interval(25, 20_000, 0.0, 5.0),
+            Some(5),
+            "0: no scheduled resync"
+        );
     }
 }

@@ -110,8 +110,8 @@ fn project(out: &mut String, check: &ProjectCheck) {
         );
         let _ = writeln!(
             out,
-            "    {:<12} {:>9} {:>10} {:>9} {:>17}",
-            "strategy", "requests", "time", "resync", "shortest interval"
+            "    {:<12} {:>9} {:>10} {:>9} {:>19} {:>17}",
+            "strategy", "requests", "time", "resync", "repair per session", "shortest interval"
         );
         for cost in &costs.strategies {
             let shortest = cost
@@ -120,11 +120,12 @@ fn project(out: &mut String, check: &ProjectCheck) {
             let exact = if cost.exact { "" } else { "  (inexact here)" };
             let _ = writeln!(
                 out,
-                "    {:<12} {:>9} {:>9.1}s {:>9} {:>17}{exact}",
+                "    {:<12} {:>9} {:>9.1}s {:>9} {:>19} {:>17}{exact}",
                 cost.strategy,
                 cost.requests_per_poll,
                 cost.seconds_per_poll,
                 cost.resync_requests,
+                cost.repair_requests_per_session,
                 shortest
             );
         }

@@ -52,6 +52,7 @@ impl Poller {
                     sessions_paged = report.paged,
                     duplicates = report.duplicates,
                     resync = report.resync.map(ResyncReason::as_str),
+                    repaired_ranges = report.repairs.total(),
                     active_set = report.active_set,
                     duration_ms = took.as_millis() as u64,
                     "poll finished"
@@ -59,6 +60,7 @@ impl Poller {
                 self.store.journal.record(PollEntry {
                     strategy: report.method.as_str(),
                     resync: report.resync.map(ResyncReason::as_str),
+                    repaired_ranges: report.repairs.total(),
                     fell_back: report.fell_back,
                     ..self.entry(took, report.requests, Outcome::Succeeded)
                 });
@@ -93,6 +95,7 @@ impl Poller {
             strategy: self.settings.strategy.as_str(),
             requests,
             resync: None,
+            repaired_ranges: 0,
             fell_back: false,
             outcome,
         }

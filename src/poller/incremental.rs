@@ -212,7 +212,8 @@ impl Incremental {
         budget: u64,
     ) -> anyhow::Result<Option<Repaired>> {
         let off = self.set.len().abs_diff(counts.statuses.active as usize) as u64;
-        if off == 0 || off.saturating_mul(cost_per_difference(self.set.len(), pager)) > budget {
+        let each = repair::locating_cost(self.set.len() as u64, pager.page_size());
+        if off == 0 || off.saturating_mul(each) > budget {
             return Ok(None);
         }
         // Sessions created before the poll's `now`: the change queries saw all of them.
@@ -477,12 +478,4 @@ fn off_filter(verify: Verify, applied: &Applied) -> Option<String> {
 /// would cost. A repair that would need more stops there, and a resync follows.
 fn repair_budget(active: u64, pager: &Pager) -> u64 {
     active / u64::from(pager.page_size().max(1)) + 1
-}
-
-/// What locating one difference among `held` sessions costs, about: two counts for each
-/// halving down to a piece of two pages, and that piece's pages. A failed proof whose
-/// differences would cost more than a resync together is not located at all.
-fn cost_per_difference(held: usize, pager: &Pager) -> u64 {
-    let pieces = held as f64 / (2.0 * f64::from(pager.page_size().max(1)));
-    2 * pieces.max(1.0).log2().ceil() as u64 + 3
 }

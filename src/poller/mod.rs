@@ -39,7 +39,7 @@ use crate::snapshot::Store;
 use bookkeeping::check_duplicates;
 use counts::{Counted, Counts, Verify};
 pub use incremental::{Repairs, ResyncReason};
-pub use repair::RepairReason;
+pub use repair::{locating_cost, RepairReason};
 
 /// The `--poll.strategy` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -63,6 +63,14 @@ pub(super) async fn count(pager: &Pager, range: &CreatedRange) -> anyhow::Result
         .context("counting the active sessions of a created-time range")
 }
 
+/// What locating and repairing one wrong session among `held` costs, about: two counts for each
+/// halving down to a piece of two pages, and that piece's pages. A failed proof whose
+/// differences would together cost more than a resync is not located at all.
+pub fn locating_cost(held: u64, page_size: u32) -> u64 {
+    let pieces = held as f64 / (2.0 * f64::from(page_size.max(1)));
+    2 * pieces.max(1.0).log2().ceil() as u64 + 3
+}
+
 /// Narrows `differing` (ranges with the API's count of each) down to pieces small enough to
 /// re-page, and re-pages them, within `budget` requests.
 pub(super) async fn repair(
@@ -246,6 +254,14 @@ mod tests {
         let second = check.next_slice(&set, 10, 100);
         assert!(first.holds(5_250) || second.holds(5_250));
         assert_ne!(first, second);
+    }
+
+    #[test]
+    fn locating_one_wrong_session_costs_a_few_requests_per_halving() {
+        assert_eq!(locating_cost(200, 100), 3);
+        // 20,000 held: 100 pieces of two pages, 7 halvings.
+        assert_eq!(locating_cost(20_000, 100), 17);
+        assert_eq!(locating_cost(1_000_000, 100), 29);
     }
 
     #[test]

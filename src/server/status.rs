@@ -169,13 +169,15 @@ fn poll_table(out: &mut String, polls: &[PollEntry]) {
     }
     out.push_str(
         "<div class=\"scroll\"><table>\n<thead><tr><th>Start (UTC)</th><th>Duration</th>\
-         <th>Strategy</th><th>Requests</th><th>Resync</th><th>Outcome</th></tr></thead>\n<tbody>\n",
+         <th>Strategy</th><th>Requests</th><th>Resync or repair</th><th>Outcome</th></tr></thead>\n<tbody>\n",
     );
     for poll in polls {
-        let resync = match (poll.resync, poll.fell_back) {
-            (_, true) => "fell back to scan".to_owned(),
-            (Some(why), false) => format!("yes: {why}"),
-            (None, false) => "no".to_owned(),
+        let resync = match (poll.resync, poll.fell_back, poll.repaired_ranges) {
+            (_, true, _) => "fell back to scan".to_owned(),
+            (Some(why), false, _) => format!("resync: {why}"),
+            (None, false, 0) => "no".to_owned(),
+            (None, false, 1) => "repaired 1 range".to_owned(),
+            (None, false, n) => format!("repaired {n} ranges"),
         };
         let outcome = match &poll.outcome {
             Outcome::Succeeded => "<span class=\"up\">ok</span>".to_owned(),

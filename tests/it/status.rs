@@ -61,7 +61,7 @@ async fn the_status_page_shows_each_projects_state_and_its_last_polls() {
         rows[0]
     );
     assert!(rows[1].contains("failed</span>: ") && rows[1].contains("401"));
-    assert!(rows[2].contains("<td>yes: initial</td>"), "{}", rows[2]);
+    assert!(rows[2].contains("<td>resync: initial</td>"), "{}", rows[2]);
     assert!(page.contains("<dt>Last error</dt><dd>") && page.contains("401"));
     // The hour's requests are the ones the exporter counted, against 50/s for an hour.
     let scrape = app.scrape().await;
@@ -160,7 +160,7 @@ async fn chromium_renders_the_status_page_on_a_phone_without_a_policy_violation(
     assert!(html.contains("id=\"project-pro-test\""), "{html}");
     assert!(html.contains("auto (the last poll: incremental)"));
     assert_eq!(html.matches("<tr><td>").count(), 3, "{html}");
-    assert!(html.contains("yes: initial"));
+    assert!(html.contains("resync: initial"));
     // A style the policy refused would be reported on the browser's console, which it logs.
     assert!(!log.contains("Content Security Policy"), "{log}");
 
