@@ -171,24 +171,9 @@ impl ActiveSet {
             .count() as u64
     }
 
-    /// Whole seconds that cut the held sessions of `range` into about `parts` pieces of equal
-    /// size (fewer where many share a second), ascending, each inside the range.
-    pub fn created_cuts(&self, range: &CreatedRange, parts: usize) -> Vec<i64> {
-        let mut seconds: Vec<i64> = self
-            .sessions
-            .values()
-            .filter(|e| range.holds(e.created_ms))
-            .map(|e| e.created_ms.div_euclid(1000) + 1)
-            .collect();
-        seconds.sort_unstable();
-        let mut cuts: Vec<i64> = (1..parts.max(1))
-            .filter_map(|i| seconds.get(i * seconds.len() / parts).copied())
-            .filter(|&cut| {
-                range.after_s.is_none_or(|a| cut > a + 1) && range.before_s.is_none_or(|b| cut < b)
-            })
-            .collect();
-        cuts.dedup();
-        cuts
+    /// Every held session's creation time (Unix ms), in no order.
+    pub fn created_times(&self) -> Vec<i64> {
+        self.sessions.values().map(|e| e.created_ms).collect()
     }
 
     /// The whole second after which the `rank`-th oldest held session created after
@@ -209,6 +194,19 @@ impl ActiveSet {
         }
         let (_, nth, _) = seconds.select_nth_unstable(rank);
         Some(*nth)
+    }
+
+    /// What the set holds, for a state file: the interned user table (a freed slot is an
+    /// empty name no session refers to), and per session its ID hash, creation, expiry and
+    /// index into that table.
+    pub fn export(&self) -> (Vec<&str>, Vec<(u64, i64, i64, u32)>) {
+        let users = self.users.iter().map(|u| &**u).collect();
+        let sessions = self
+            .sessions
+            .iter()
+            .map(|(&id, e)| (id, e.created_ms, e.expires_ms, e.user))
+            .collect();
+        (users, sessions)
     }
 
     /// Users holding at least one session (the interned table's live part).
@@ -362,7 +360,7 @@ mod tests {
         assert_eq!(set.count_created(&range), 4, "2 500 to 5 500, not 6 000");
         assert_eq!(set.count_created(&CreatedRange::ALL), 8);
         // Pieces cover the range: every session of it is in at least one piece.
-        let pieces = CreatedRange::ALL.split(&set.created_cuts(&CreatedRange::ALL, 3));
+        let pieces = CreatedRange::ALL.split(&[4, 7]);
         assert_eq!(pieces.len(), 3);
         for created in [1_000, 2_500, 3_000, 4_000, 5_500, 6_000, 7_000, 10_000] {
             assert!(pieces.iter().any(|p| p.holds(created)), "{created}");

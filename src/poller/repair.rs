@@ -83,14 +83,15 @@ pub(super) async fn repair(
     let page_size = u64::from(pager.page_size().max(1));
     let mut repaired = Repaired::default();
     let mut work = differing;
+    let mut index = CreatedIndex::of(set);
     while let Some((range, counted)) = work.pop() {
-        let held = set.count_created(&range);
+        let held = index.count(&range);
         if held == counted {
             continue;
         }
         let pages = held.max(counted) / page_size + 1;
         let parts = (held.abs_diff(counted) * 2).clamp(2, MAX_PIECES);
-        let cuts = set.created_cuts(&range, parts as usize);
+        let cuts = index.cuts(&range, parts as usize);
         let spent = pager.attempts() - start;
         // Cut while the pieces' counts cost less than re-paging the whole range.
         if pages > cuts.len() as u64 + 2 && !cuts.is_empty() {
@@ -110,6 +111,7 @@ pub(super) async fn repair(
             return Ok(Located::TooDear);
         }
         let piece = repage(pager, set, &range).await?;
+        index.replace(&range, piece.created);
         repaired.ranges += 1;
         repaired.received += piece.received;
         repaired.off_filter += piece.off_filter;
@@ -117,30 +119,95 @@ pub(super) async fn repair(
     Ok(Located::Repaired(repaired))
 }
 
+/// One range re-paged: what it brought, and the creation times the set now holds there.
+struct Repaged {
+    received: u64,
+    off_filter: u64,
+    created: Vec<i64>,
+}
+
+/// The held sessions' creation times in order, kept up to date through a repair, so that
+/// counting or cutting a range costs a binary search, not a pass over the whole set.
+struct CreatedIndex(Vec<i64>);
+
+impl CreatedIndex {
+    fn of(set: &ActiveSet) -> Self {
+        let mut created = set.created_times();
+        created.sort_unstable();
+        CreatedIndex(created)
+    }
+
+    /// Where `range`'s sessions lie: compared as [`CreatedRange::holds`] compares them.
+    fn bounds(&self, range: &CreatedRange) -> (usize, usize) {
+        let lo = range.after_s.map_or(0, |a| {
+            let after = a.saturating_mul(1000);
+            self.0.partition_point(|&c| c <= after)
+        });
+        let hi = range.before_s.map_or(self.0.len(), |b| {
+            let before = b.saturating_mul(1000);
+            self.0.partition_point(|&c| c < before)
+        });
+        (lo, hi.max(lo))
+    }
+
+    fn count(&self, range: &CreatedRange) -> u64 {
+        let (lo, hi) = self.bounds(range);
+        (hi - lo) as u64
+    }
+
+    /// Whole seconds that cut `range`'s sessions into about `parts` pieces of equal size (fewer
+    /// where many share a second), ascending, each inside the range.
+    fn cuts(&self, range: &CreatedRange, parts: usize) -> Vec<i64> {
+        let (lo, hi) = self.bounds(range);
+        let inside = &self.0[lo..hi];
+        let mut cuts: Vec<i64> = (1..parts.max(1))
+            .filter_map(|i| inside.get(i * inside.len() / parts))
+            .map(|created| created.div_euclid(1000) + 1)
+            .filter(|&cut| {
+                range.after_s.is_none_or(|a| cut > a + 1) && range.before_s.is_none_or(|b| cut < b)
+            })
+            .collect();
+        cuts.dedup();
+        cuts
+    }
+
+    /// `range` now holds the sessions created at `created`.
+    fn replace(&mut self, range: &CreatedRange, mut created: Vec<i64>) {
+        created.sort_unstable();
+        let (lo, hi) = self.bounds(range);
+        self.0.splice(lo..hi, created);
+    }
+}
+
 /// Re-pages the active sessions created in `range` and makes them what the set holds there.
 async fn repage(
     pager: &Pager,
     set: &mut ActiveSet,
     range: &CreatedRange,
-) -> anyhow::Result<Repaired> {
+) -> anyhow::Result<Repaged> {
     let mut paged = Vec::new();
     let received = pager
         .walk_by_created(&filters(range), SessionFacts::from_wire, |s| paged.push(s))
         .await
         .context("re-paging a created-time range of active sessions")?;
     let mut off_filter = 0;
+    let mut created = Vec::with_capacity(paged.len());
     set.remove_created(range);
     for session in paged {
         if session.status == Some(Status::Active) && range.holds(session.created_ms) {
+            // A session that came twice (walks by key may repeat a second) counts once.
+            if !set.contains(session.id_hash) {
+                created.push(session.created_ms);
+            }
             set.apply(session);
         } else {
             off_filter += 1;
         }
     }
-    Ok(Repaired {
-        ranges: 1,
+    Ok(Repaged {
         received,
         off_filter,
+        created,
     })
 }
 
@@ -254,6 +321,38 @@ mod tests {
         let second = check.next_slice(&set, 10, 100);
         assert!(first.holds(5_250) || second.holds(5_250));
         assert_ne!(first, second);
+    }
+
+    #[test]
+    fn the_index_counts_and_cuts_as_the_set_does_and_follows_a_replaced_range() {
+        let created: Vec<i64> = (0..200).map(|i| 1_000 + i / 2).collect();
+        let set = set_of(&created);
+        let mut index = CreatedIndex::of(&set);
+        for range in [
+            CreatedRange::ALL,
+            CreatedRange {
+                after_s: Some(1_010),
+                before_s: Some(1_050),
+            },
+            CreatedRange {
+                after_s: None,
+                before_s: Some(1_000),
+            },
+        ] {
+            assert_eq!(index.count(&range), set.count_created(&range), "{range:?}");
+        }
+        let cuts = index.cuts(&CreatedRange::ALL, 4);
+        assert_eq!(cuts, vec![1_026, 1_051, 1_076]);
+        let pieces = CreatedRange::ALL.split(&cuts);
+        let counted: u64 = pieces.iter().map(|p| index.count(p)).sum();
+        assert!(counted >= 200, "the pieces cover every session");
+        let middle = pieces[1];
+        index.replace(&middle, vec![1_030_500]);
+        assert_eq!(index.count(&middle), 1);
+        assert_eq!(
+            index.count(&CreatedRange::ALL),
+            200 - set.count_created(&middle) + 1
+        );
     }
 
     #[test]
