@@ -32,6 +32,8 @@
 //! - `metrics/`: metric names, HELP texts and rendering: the exporter's own series, the
 //!   session gauges.
 //! - `snapshot.rs`: one project's current snapshot and its cached series.
+//! - `storage.rs`: a project's active set on disk (`--storage.path`): the file format, its
+//!   checks, and the atomic write.
 //! - `published.rs`: the stores of the projects polled here, the instance's series, and the
 //!   merged `/metrics` page.
 //! - `poller/`: `poll_once()`, the loop, and a file per strategy (`scan`, `filter`, `auto`).
@@ -63,6 +65,7 @@ pub mod aggregate;
 pub mod metrics;
 pub mod published;
 pub mod snapshot;
+pub mod storage;
 
 pub mod poller;
 

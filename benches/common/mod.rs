@@ -56,6 +56,7 @@ pub fn config(project_id: &str, secret: &str, settings: Settings, clock: Clock) 
         web_config: None,
         limits: Limits::default(),
         clock,
+        storage: None,
     }
 }
 

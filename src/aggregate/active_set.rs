@@ -32,6 +32,15 @@ pub struct Held<'a> {
     pub expires_ms: i64,
 }
 
+/// One held session as [`ActiveSet::export`] gives it: `user` indexes the user table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub id_hash: u64,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub user: u32,
+}
+
 /// Sessions created strictly between two whole seconds, as the API's `created:gt:a` and
 /// `created:lt:b` filters select them (a session's `createdMs` against `a`·1000 and `b`·1000); an
 /// open end has no filter. The set counts itself with the same comparison, so a range's count
@@ -199,12 +208,17 @@ impl ActiveSet {
     /// What the set holds, for a state file: the interned user table (a freed slot is an
     /// empty name no session refers to), and per session its ID hash, creation, expiry and
     /// index into that table.
-    pub fn export(&self) -> (Vec<&str>, Vec<(u64, i64, i64, u32)>) {
+    pub fn export(&self) -> (Vec<&str>, Vec<Record>) {
         let users = self.users.iter().map(|u| &**u).collect();
         let sessions = self
             .sessions
             .iter()
-            .map(|(&id, e)| (id, e.created_ms, e.expires_ms, e.user))
+            .map(|(&id_hash, e)| Record {
+                id_hash,
+                created_ms: e.created_ms,
+                expires_ms: e.expires_ms,
+                user: e.user,
+            })
             .collect();
         (users, sessions)
     }

@@ -25,7 +25,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use crate::corbado::Status;
-pub use active_set::{ActiveSet, CreatedRange, Held};
+pub use active_set::{ActiveSet, CreatedRange, Held, Record};
 pub use facts::{hash_id, SessionFacts};
 pub use status_counts::StatusCounts;
 pub use users::{bucket_label, tally, USER_BUCKETS};

@@ -12,13 +12,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::clock::Clock;
-use crate::config::{InstanceView, ProjectConfig};
+use crate::config::{InstanceView, ProjectConfig, Storage};
 use crate::corbado::{Client, ClientMetrics, ClientOptions, Pager, PagingSettings, RetryPolicy};
 use crate::journal::{Journal, Plan};
 use crate::metrics::{ExporterMetrics, PseudonymKey, UserLabels};
-use crate::poller::{PollMethod, PollSettings, Poller, ResyncReason};
+use crate::poller::{PollMethod, PollSettings, Poller, ResyncReason, StateSettings};
 use crate::published::Published;
 use crate::snapshot::Store;
+use crate::storage::{self, Identity};
 
 /// Largest response body the client accepts.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub user_id_key: Option<PseudonymKey>,
     pub retry: RetryPolicy,
     pub clock: Clock,
+    /// `--storage.path`: each project's state kept across restarts.
+    pub storage: Option<Storage>,
 }
 
 /// One project being polled.
@@ -112,13 +115,16 @@ impl Fleet {
         for config in &wanted {
             match projects.get(&config.id) {
                 Some(running) if running.config == *config => changes.kept.push(config.id.clone()),
-                Some(_) => {
+                Some(running) => {
                     changes.restarted.push(config.id.clone());
-                    built.push(self.build(config.clone())?);
+                    // The same API URL lists the same sessions: the set carries over.
+                    let same_api = running.config.settings.api_url == config.settings.api_url;
+                    let old = same_api.then_some(&*running.poller);
+                    built.push(self.build(config.clone(), old)?);
                 }
                 None => {
                     changes.added.push(config.id.clone());
-                    built.push(self.build(config.clone())?);
+                    built.push(self.build(config.clone(), None)?);
                 }
             }
         }
@@ -197,8 +203,9 @@ impl Fleet {
         tokio::spawn(async move { poller.run(stop).await }.instrument(span))
     }
 
-    /// A project's client, poller and store, not yet polling.
-    fn build(&self, config: ProjectConfig) -> anyhow::Result<Project> {
+    /// A project's client, poller and store, not yet polling; with `old`, the poller takes over
+    /// `old`'s active set.
+    fn build(&self, config: ProjectConfig, old: Option<&Poller>) -> anyhow::Result<Project> {
         let settings = &config.settings;
         let metrics = ExporterMetrics::new(&config.id, &PollMethod::LABELS, &ResyncReason::LABELS)?;
         let journal = Journal::new(Plan {
@@ -240,20 +247,29 @@ impl Fleet {
             page_size: settings.page_size,
             concurrency: settings.concurrency,
         };
-        let poller = Arc::new(Poller::new(
-            Pager::new(Arc::new(client), paging),
-            Arc::clone(&store),
-            PollSettings {
-                strategy: settings.strategy,
-                windows: settings.window_durations(),
-                top_k: settings.top_k,
-                interval: settings.poll_interval,
-                resync_interval: settings.resync_interval,
-                verify_interval: settings.verify_interval,
-                change_overlap: settings.change_overlap,
-                clock: self.shared.clock.clone(),
-            },
-        ));
+        let poll_settings = PollSettings {
+            strategy: settings.strategy,
+            windows: settings.window_durations(),
+            top_k: settings.top_k,
+            interval: settings.poll_interval,
+            resync_interval: settings.resync_interval,
+            verify_interval: settings.verify_interval,
+            change_overlap: settings.change_overlap,
+            clock: self.shared.clock.clone(),
+            state: self.shared.storage.as_ref().map(|s| StateSettings {
+                path: storage::path_for(&s.dir, &config.id),
+                identity: Identity {
+                    project_id: config.id.clone(),
+                    api_url: settings.api_url.clone(),
+                },
+                save_interval: s.save_interval,
+            }),
+        };
+        let pager = Pager::new(Arc::new(client), paging);
+        let poller = Arc::new(match old {
+            Some(old) => Poller::succeeding(old, pager, Arc::clone(&store), poll_settings),
+            None => Poller::new(pager, Arc::clone(&store), poll_settings),
+        });
         Ok(Project {
             config,
             store,

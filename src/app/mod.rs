@@ -72,6 +72,7 @@ impl App {
             user_id_key: config.user_id_key.clone(),
             retry: config.retry.clone(),
             clock: config.clock.clone(),
+            storage: config.storage.clone(),
         };
         let fleet = Arc::new(Fleet::new(
             Arc::clone(&published),

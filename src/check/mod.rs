@@ -98,6 +98,8 @@ pub async fn run(config: Config) -> anyhow::Result<Vec<ProjectCheck>> {
             user_id_key: None,
             retry: config.retry.clone(),
             clock: config.clock.clone(),
+            // `check` neither reads nor writes the exporter's state.
+            storage: None,
         },
         InstanceView::of(&config),
         shutdown.child_token(),

@@ -271,6 +271,20 @@ pub struct ExporterArgs {
     /// Accept POST /-/reload (re-read --config.file and --web.config.file).
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
+
+    /// Directory where each project's active set and last sync are kept, so that a restart
+    /// resumes instead of resyncing; unset keeps nothing. The files hold user IDs: keep the
+    /// directory readable by the exporter alone.
+    #[arg(
+        long = "storage.path",
+        env = "CORBADO_EXPORTER_STORAGE_PATH",
+        value_name = "DIR"
+    )]
+    pub storage_path: Option<PathBuf>,
+
+    /// How often each project's state is written to --storage.path, besides at shutdown.
+    #[arg(long = "storage.save-interval", default_value = "5m", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub storage_save_interval: Duration,
 }
 
 /// `--shard`: a number, or `auto` (from the host name).

@@ -27,6 +27,8 @@ pub struct InstanceView {
     total_shards: u32,
     per_user_max_id_length: usize,
     per_user_id_key: Option<&'static str>,
+    storage_path: Option<String>,
+    storage_save_interval: Option<String>,
 }
 
 /// One project, as `/config` shows it.
@@ -82,6 +84,11 @@ impl InstanceView {
             total_shards: config.shard.total,
             per_user_max_id_length: config.max_user_id_length,
             per_user_id_key: config.user_id_key.as_ref().map(|_| REDACTED),
+            storage_path: config.storage.as_ref().map(|s| s.dir.display().to_string()),
+            storage_save_interval: config
+                .storage
+                .as_ref()
+                .map(|s| humantime::format_duration(s.save_interval).to_string()),
         }
     }
 

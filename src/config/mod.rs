@@ -80,6 +80,15 @@ pub struct Config {
     pub limits: Limits,
     /// Where the poller's "now" comes from: the system clock, except in tests that drive it.
     pub clock: Clock,
+    /// `--storage.path` and `--storage.save-interval`.
+    pub storage: Option<Storage>,
+}
+
+/// Where each project's state is kept across restarts, and how often it is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Storage {
+    pub dir: std::path::PathBuf,
+    pub save_interval: std::time::Duration,
 }
 
 /// A configuration problem: the flag (or variable, or config key) and what is wrong with it.
@@ -128,6 +137,10 @@ impl Config {
                 ..Limits::default()
             },
             clock: Clock::System,
+            storage: args.storage_path.map(|dir| Storage {
+                dir,
+                save_interval: args.storage_save_interval,
+            }),
         })
     }
 

@@ -48,6 +48,20 @@ const REPAIRS: Definition = Definition {
            ranges).",
 };
 
+const STATE_RESTORED: Definition = Definition {
+    name: "corbado_exporter_state_restored",
+    help: "1 when this process's active set was resumed from --storage.path, 0 when it was synced \
+           afresh.",
+};
+const STATE_LAST_SAVE: Definition = Definition {
+    name: "corbado_exporter_state_last_save_timestamp_seconds",
+    help: "Unix time the project's state was last written to --storage.path.",
+};
+const STATE_SAVE_FAILURES: Definition = Definition {
+    name: "corbado_exporter_state_save_failures_total",
+    help: "Writes of the project's state to --storage.path that failed (the log says why).",
+};
+
 /// The `reason` label values of `corbado_exporter_repairs_total`, each exported from the start.
 pub const REPAIR_REASONS: [&str; 2] = ["verify", "mismatch"];
 const POLLS: Definition = Definition {
@@ -107,6 +121,12 @@ pub struct ExporterMetrics {
     /// would read as "last success in 1970".
     last_success: Gauge,
     last_success_registered: Mutex<bool>,
+    /// `--storage.path` only: registered by [`ExporterMetrics::keep_state`].
+    pub state_restored: IntGauge,
+    pub state_save_failures: IntCounter,
+    /// Registered at the first save, like `last_success`.
+    state_last_save: Gauge,
+    state_last_save_registered: Mutex<bool>,
 }
 
 /// Registers collectors into one registry as they are made.
@@ -188,6 +208,13 @@ impl ExporterMetrics {
             )?)?,
             last_success: Gauge::new(LAST_SUCCESS.name, LAST_SUCCESS.help)?,
             last_success_registered: Mutex::new(false),
+            state_restored: IntGauge::new(STATE_RESTORED.name, STATE_RESTORED.help)?,
+            state_save_failures: IntCounter::new(
+                STATE_SAVE_FAILURES.name,
+                STATE_SAVE_FAILURES.help,
+            )?,
+            state_last_save: Gauge::new(STATE_LAST_SAVE.name, STATE_LAST_SAVE.help)?,
+            state_last_save_registered: Mutex::new(false),
             registry: r.0,
         })
     }
@@ -202,6 +229,26 @@ impl ExporterMetrics {
         self.set_registering(
             &self.active_set_timestamp,
             &self.active_set_registered,
+            now_ms,
+        );
+    }
+
+    /// Exports the state series: the project keeps its state in `--storage.path`.
+    pub fn keep_state(&self) {
+        for collector in [
+            Box::new(self.state_restored.clone()) as Box<dyn Collector>,
+            Box::new(self.state_save_failures.clone()),
+        ] {
+            // Only a second call fails (a duplicate name), and changes nothing.
+            let _ = self.registry.register(collector);
+        }
+    }
+
+    /// Notes that the project's state was written at `now_ms`.
+    pub fn record_save(&self, now_ms: i64) {
+        self.set_registering(
+            &self.state_last_save,
+            &self.state_last_save_registered,
             now_ms,
         );
     }

@@ -30,6 +30,7 @@ use crate::aggregate::{ActiveSet, CreatedRange, SessionFacts};
 use crate::clock::millis;
 use crate::corbado::{Field, Filter, Op, Pager, Status};
 use crate::metrics::ExporterMetrics;
+use crate::storage::{Saved, SyncTimes};
 
 /// Why the active sessions were re-paged in full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +114,39 @@ impl Incremental {
     /// Active sessions held now.
     pub fn held(&self) -> usize {
         self.set.len()
+    }
+
+    pub fn set(&self) -> &ActiveSet {
+        &self.set
+    }
+
+    /// The per-user fields of the set held.
+    pub fn users(&self, top_k: usize) -> crate::aggregate::Summary {
+        let mut users = crate::aggregate::Summary::default();
+        self.set.tally(top_k, &mut users);
+        users
+    }
+
+    /// Where the set stands, for a state file; `None` while it stands on no complete sync.
+    pub fn sync_times(&self, now_ms: i64) -> Option<SyncTimes> {
+        Some(SyncTimes {
+            saved_ms: now_ms,
+            synced_from_ms: self.synced_from?,
+            last_resync_ms: self.last_resync_ms,
+            settled_until_ms: self.settled_until_ms,
+        })
+    }
+
+    /// Takes up a saved set: the next poll follows the changes since its sync and proves it.
+    pub fn resume(&mut self, saved: Saved) {
+        *self = Incremental {
+            set: saved.set,
+            synced_from: Some(saved.times.synced_from_ms),
+            ever_synced: true,
+            last_resync_ms: saved.times.last_resync_ms,
+            settled_until_ms: saved.times.settled_until_ms,
+            ..Incremental::default()
+        };
     }
 
     /// Brings the set up to date as of `counts` and proves it, or resyncs.
@@ -451,10 +485,8 @@ impl Incremental {
         paged: u64,
         resync: Option<ResyncReason>,
     ) -> ActiveDone {
-        let mut users = crate::aggregate::Summary::default();
-        self.set.tally(settings.top_k, &mut users);
         ActiveDone {
-            users,
+            users: self.users(settings.top_k),
             paged,
             duplicates: 0,
             resync,

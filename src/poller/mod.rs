@@ -24,6 +24,7 @@ mod incremental;
 mod repair;
 mod scan;
 mod schedule;
+mod state;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use bookkeeping::check_duplicates;
 use counts::{Counted, Counts, Verify};
 pub use incremental::{Repairs, ResyncReason};
 pub use repair::{locating_cost, RepairReason};
+pub use state::StateSettings;
 
 /// The `--poll.strategy` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -92,6 +94,8 @@ pub struct PollSettings {
     pub verify_interval: Duration,
     /// `incremental`/`auto`: how far before the last sync the change queries reach back.
     pub change_overlap: Duration,
+    /// `--storage.path`: where the active set is kept across restarts, if anywhere.
+    pub state: Option<StateSettings>,
     pub clock: Clock,
 }
 
@@ -172,7 +176,9 @@ pub struct Poller {
     settings: PollSettings,
     /// Whether `auto` is scanning; its warning is logged when this changes only.
     fallback: auto::FallbackState,
-    incremental: tokio::sync::Mutex<incremental::Incremental>,
+    /// Shared with the poller that replaces this one on a reload, so the set outlives it.
+    incremental: Arc<tokio::sync::Mutex<incremental::Incremental>>,
+    state: state::Keeper,
     counts_ok: AtomicBool,
     active_ok: AtomicBool,
     /// Whether an active part is running (in the background of [`Poller::run`]).
@@ -181,13 +187,45 @@ pub struct Poller {
 
 impl Poller {
     pub fn new(pager: Pager, store: Arc<Store>, settings: PollSettings) -> Self {
+        let keeper = state::Keeper::new(settings.state.clone());
+        Self::with_set(pager, store, settings, Arc::default(), keeper)
+    }
+
+    /// A poller that takes over `old`'s active set (a project restarted by a reload with the
+    /// same API URL): it neither resyncs nor restores from `--storage.path`.
+    pub fn succeeding(
+        old: &Poller,
+        pager: Pager,
+        store: Arc<Store>,
+        settings: PollSettings,
+    ) -> Self {
+        let keeper = state::Keeper::handed_over(settings.state.clone());
+        let set = Arc::clone(&old.incremental);
+        store
+            .metrics
+            .state_restored
+            .set(old.store.metrics.state_restored.get());
+        Self::with_set(pager, store, settings, set, keeper)
+    }
+
+    fn with_set(
+        pager: Pager,
+        store: Arc<Store>,
+        settings: PollSettings,
+        incremental: Arc<tokio::sync::Mutex<incremental::Incremental>>,
+        state: state::Keeper,
+    ) -> Self {
+        if state.enabled() {
+            store.metrics.keep_state();
+        }
         Poller {
             active_pager: pager.sibling(),
             counts_pager: pager,
             store,
             settings,
             fallback: auto::FallbackState::default(),
-            incremental: tokio::sync::Mutex::new(incremental::Incremental::default()),
+            incremental,
+            state,
             counts_ok: AtomicBool::new(false),
             active_ok: AtomicBool::new(true),
             syncing: AtomicBool::new(false),
@@ -226,6 +264,7 @@ impl Poller {
     /// A poll's start: counts published, or (`scan`, and `auto` when the totals do not add up)
     /// everything scanned and published.
     async fn count_part(&self) -> anyhow::Result<Step> {
+        self.restore_once().await;
         self.store.metrics.polls.inc();
         let started = Instant::now();
         let before = self.counts_pager.attempts();
@@ -245,6 +284,7 @@ impl Poller {
                 .publish_counts(counts.summary(), now_ms)
                 .context("rendering the metrics")
                 .map(|()| {
+                    self.publish_restored_users();
                     Step::Counted(CountedPoll {
                         counts,
                         requests: self.counts_pager.attempts() - before,
@@ -304,6 +344,9 @@ impl Poller {
                     .sync(pager, settings, &counted.counts, verify, metrics)
                     .await;
                 metrics.set_active_set(incremental.held() as u64);
+                if outcome.is_ok() {
+                    self.save_if_due(&incremental);
+                }
                 outcome
             }
             Strategy::Scan => anyhow::bail!("scan has no active part"),

@@ -22,6 +22,7 @@ impl Poller {
             () = self.count_loop(handoff) => {}
             () = self.active_loop(latest) => {}
         }
+        self.save_state().await;
     }
 
     async fn count_loop(&self, handoff: watch::Sender<Option<Arc<CountedPoll>>>) {

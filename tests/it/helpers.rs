@@ -153,6 +153,7 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
         web_config: None,
         limits: Limits::default(),
         clock: Clock::System,
+        storage: None,
     }
 }
 

@@ -19,5 +19,6 @@ mod resilience;
 mod security;
 mod server;
 mod simulator;
+mod state;
 mod status;
 mod strategies;
