@@ -13,7 +13,10 @@ COPY src ./src
 # The runbook is compiled in (/runbook).
 COPY docs/runbook.md ./docs/runbook.md
 COPY benches ./benches
-RUN cargo build --release --locked --bin corbado-exporter
+# Also the directory for --storage.path (the final stage has no shell to make it): mount a
+# volume there to keep each project's active set across restarts. Mode 0700: it holds user IDs.
+RUN cargo build --release --locked --bin corbado-exporter \
+    && mkdir -m 0700 state
 
 # distroless/cc: glibc and libgcc for the binary, CA certificates, no shell, user 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
@@ -25,6 +28,7 @@ LABEL org.opencontainers.image.title="corbado-exporter" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="https://github.com/corbado-exporter/corbado-exporter"
 COPY --from=build /src/target/release/corbado-exporter /usr/local/bin/corbado-exporter
+COPY --from=build --chown=65532:65532 /src/state /var/lib/corbado-exporter
 USER 65532:65532
 EXPOSE 9877
 # No shell or curl in the image: the binary checks itself.

@@ -44,6 +44,9 @@ fn the_dockerfile_is_multi_stage_pinned_locked_and_unprivileged() {
     assert!(dockerfile.contains("EXPOSE 9877"));
     assert!(dockerfile.contains(r#"CMD ["/usr/local/bin/corbado-exporter", "healthcheck"]"#));
     assert!(dockerfile.contains("org.opencontainers.image.source"));
+    // The state directory, its user's own (the runtime stage has no shell to make it).
+    assert!(dockerfile
+        .contains("COPY --from=build --chown=65532:65532 /src/state /var/lib/corbado-exporter"));
     let ignore = read(".dockerignore");
     assert!(ignore.lines().any(|l| l == "target") && ignore.lines().any(|l| l == ".git"));
 
@@ -115,6 +118,12 @@ fn the_two_project_compose_example_loads_and_mounts_what_it_names() {
         .filter_map(Value::as_str)
         .collect();
     assert!(command.contains(&"--config.file=/etc/corbado-exporter/projects.yml"));
+    assert!(command.contains(&"--storage.path=/var/lib/corbado-exporter"));
+    let volumes = compose["volumes"].as_mapping().expect("named volumes");
+    assert!(
+        volumes.contains_key("state"),
+        "a named volume for the state"
+    );
     let projects = load_example_projects(
         "compose",
         &read("deploy/compose/projects.yml"),
@@ -191,6 +200,14 @@ fn the_sharded_statefulset_reads_its_ordinal_and_every_project_has_its_secret() 
     assert!(mounts
         .iter()
         .any(|m| m["mountPath"] == "/etc/corbado-exporter"));
+    // Each pod's state on a volume of its own, mounted where --storage.path points.
+    assert!(args.contains(&"--storage.path=/var/lib/corbado-exporter"));
+    let claim = &set["spec"]["volumeClaimTemplates"][0];
+    let state = mounts
+        .iter()
+        .find(|m| m["mountPath"] == "/var/lib/corbado-exporter")
+        .expect("the state volume is mounted");
+    assert_eq!(state["name"], claim["metadata"]["name"]);
 }
 
 #[test]
@@ -232,6 +249,16 @@ fn kubernetes_manifests_parse_and_wire_probes_and_the_secret_file() {
     );
     let volume = &deployment["spec"]["template"]["spec"]["volumes"][0];
     assert_eq!(volume["secret"]["secretName"], "corbado-exporter");
+    let state = &deployment["spec"]["template"]["spec"]["volumes"][1];
+    assert!(state["emptyDir"].is_mapping(), "an emptyDir for the state");
+    let args = container["args"].as_sequence().expect("args");
+    assert!(args
+        .iter()
+        .any(|a| a == "--storage.path=/var/lib/corbado-exporter"));
+    let mounts = container["volumeMounts"].as_sequence().expect("mounts");
+    assert!(mounts
+        .iter()
+        .any(|m| m["name"] == state["name"] && m["mountPath"] == "/var/lib/corbado-exporter"));
 }
 
 #[test]
@@ -272,6 +299,9 @@ fn the_systemd_unit_verifies() {
         !said.contains("corbado-exporter.service:"),
         "remarks on the unit: {said}"
     );
+    let unit = read("deploy/systemd/corbado-exporter.service");
+    assert!(unit.contains("StateDirectory=corbado-exporter"));
+    assert!(unit.contains("Environment=CORBADO_EXPORTER_STORAGE_PATH=%S/corbado-exporter"));
 }
 
 #[tokio::test]

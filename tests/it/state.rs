@@ -303,3 +303,78 @@ async fn a_project_new_to_an_instance_resyncs_there_once_and_its_old_instance_re
     assert_eq!(report.resync, None);
     assert_eq!(restored(&back), 1);
 }
+
+/// The exporter binary with `--storage.path dir`, polling `sim`.
+fn exporter_binary(sim: &TestSim, dir: &Path) -> crate::helpers::Running {
+    let mut command = crate::helpers::exporter(&[
+        "--corbado.api-url",
+        &sim.api_url(),
+        "--corbado.project-id",
+        PROJECT,
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--corbado.max-requests-per-second",
+        "0",
+        "--storage.path",
+        dir.to_str().expect("utf-8 path"),
+    ]);
+    command.env("CORBADO_API_SECRET", crate::helpers::SECRET);
+    crate::helpers::Running::start(command)
+}
+
+/// Waits until the exporter's `/metrics` has a line starting with `line`, and returns the page.
+async fn metrics_with(running: &crate::helpers::Running, line: &str) -> String {
+    let url = format!("http://{}/metrics", running.address().await);
+    crate::helpers::eventually_some(Duration::from_secs(60), line, || async {
+        let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+        text.lines().any(|l| l.starts_with(line)).then_some(text)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_binary_resumes_after_sigkill_and_sets_a_bad_file_aside_with_its_reason() {
+    let sim = crate::helpers::spawn_sim(20_000, 59).await;
+    let dir = scratch_dir("binary-state");
+    let first = exporter_binary(&sim, &dir);
+    metrics_with(
+        &first,
+        "corbado_exporter_state_last_save_timestamp_seconds{",
+    )
+    .await;
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &first.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    drop(first);
+
+    let second = exporter_binary(&sim, &dir);
+    // Resumed: the set came from the file, and the first poll needed no resync.
+    let text = metrics_with(&second, "corbado_exporter_active_set_timestamp_seconds{").await;
+    assert!(
+        text.contains("corbado_exporter_state_restored{project_id=\"pro-test\"} 1"),
+        "{text}"
+    );
+    let text = metrics_with(&second, "corbado_up{project_id=\"pro-test\"} 1").await;
+    assert!(
+        text.contains(
+            "corbado_exporter_resyncs_total{reason=\"initial\",project_id=\"pro-test\"} 0"
+        ),
+        "{text}"
+    );
+    let (code, _) = second.terminate().await;
+    assert_eq!(code, Some(0));
+
+    std::fs::write(storage::path_for(&dir, PROJECT), b"not a state file").expect("write");
+    let third = exporter_binary(&sim, &dir);
+    metrics_with(&third, "corbado_up{project_id=\"pro-test\"} 1").await;
+    let (code, log) = third.terminate().await;
+    assert_eq!(code, Some(0));
+    let line = log
+        .lines()
+        .find(|l| l.contains("saved state set aside"))
+        .unwrap_or_else(|| panic!("no warning: {log}"));
+    assert!(line.contains("pro-test.state"), "{line}");
+    assert!(line.contains("not a state file"), "{line}");
+}
