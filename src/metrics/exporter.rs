@@ -244,6 +244,23 @@ impl ExporterMetrics {
         }
     }
 
+    /// Whether the project keeps its state in `--storage.path`.
+    pub fn keeps_state(&self) -> bool {
+        self.registry
+            .gather()
+            .iter()
+            .any(|f| f.name() == STATE_RESTORED.name)
+    }
+
+    /// When the project's state was last written (Unix ms), if ever.
+    pub fn state_last_save_ms(&self) -> Option<i64> {
+        let registered = *self
+            .state_last_save_registered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        registered.then(|| (self.state_last_save.get() * 1000.0) as i64)
+    }
+
     /// Notes that the project's state was written at `now_ms`.
     pub fn record_save(&self, now_ms: i64) {
         self.set_registering(

@@ -121,7 +121,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.trim().strip_prefix("- alert: "))
             .collect();
-        assert_eq!(alerts.len(), 10);
+        assert_eq!(alerts.len(), 11);
         for alert in alerts {
             let id = format!("<h2 id=\"{}\">{alert}</h2>", alert.to_lowercase());
             assert!(page.contains(&id), "no section {id}");

@@ -83,6 +83,9 @@ fn project(out: &mut String, store: &Store) {
         }),
     );
     fact("Active sessions", active(store));
+    if store.metrics.keeps_state() {
+        fact("Saved state", saved_state(store, now));
+    }
     fact("API requests, last hour", budget(store));
     fact(
         "Next poll",
@@ -138,6 +141,30 @@ fn active(store: &Store) -> String {
             );
         }
         None => text.push_str("; no complete active set yet"),
+    }
+    text
+}
+
+/// Whether the set was resumed from `--storage.path`, and how old the last save is.
+fn saved_state(store: &Store, now: i64) -> String {
+    let metrics = &store.metrics;
+    let mut text = if metrics.state_restored.get() == 1 {
+        "resumed from --storage.path at start".to_owned()
+    } else {
+        "synced afresh at start (nothing usable saved)".to_owned()
+    };
+    match metrics.state_last_save_ms() {
+        Some(at) => {
+            let _ = write!(text, "; last saved {}", moment(at, now));
+        }
+        None => text.push_str("; not saved yet"),
+    }
+    let failures = metrics.state_save_failures.get();
+    if failures > 0 {
+        let _ = write!(
+            text,
+            "; <span class=\"down\">{failures} save(s) failed</span> (see /logs)"
+        );
     }
     text
 }

@@ -27,7 +27,7 @@ fn the_rules_and_the_example_config_pass_promtool() {
         "prometheus/recording.yml",
         "prometheus/alerts.yml",
     ]);
-    assert!(checked.contains("SUCCESS: 10 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 11 rules found"), "{checked}");
     promtool(&["check", "config", "prometheus/prometheus.yml"]);
     let tested = promtool(&["test", "rules", "prometheus/alerts.test.yml"]);
     assert!(tested.contains("SUCCESS"), "{tested}");
@@ -207,7 +207,7 @@ async fn a_real_prometheus_scrapes_the_demo_and_every_dashboard_and_rule_query_w
     )
     .await;
     let rules = prometheus_rules(&prometheus).await;
-    assert_eq!(rules.len(), 14, "4 recording and 10 alerting rules");
+    assert_eq!(rules.len(), 15, "4 recording and 11 alerting rules");
     for rule in &rules {
         let name = rule["name"].as_str().unwrap_or("?");
         assert_eq!(rule["health"], "ok", "{name}: {}", rule["lastError"]);

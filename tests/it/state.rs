@@ -112,6 +112,14 @@ async fn a_graceful_restart_resumes_exact_and_costs_no_more_than_three_steady_po
         steady.requests,
         initial.requests
     );
+    // The status page says so, and when the state was last saved.
+    saved(&second).await;
+    let page = crate::helpers::fetch_text(&second.url("/")).await;
+    assert!(page.contains("<dt>Saved state</dt>"), "{page}");
+    assert!(
+        page.contains("resumed from --storage.path at start; last saved"),
+        "{page}"
+    );
 }
 
 #[tokio::test]
