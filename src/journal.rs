@@ -48,11 +48,26 @@ pub struct PollEntry {
     pub requests: u64,
     /// Whether the active sessions were re-paged in full, and why.
     pub resync: Option<&'static str>,
-    /// Created-time ranges re-paged alone (a located repair or the rolling check).
-    pub repaired_ranges: u64,
+    /// Created-time ranges re-paged alone, by reason.
+    pub repairs: Repairs,
     /// Whether `auto` scanned because the filters failed their check.
     pub fell_back: bool,
     pub outcome: Outcome,
+}
+
+/// Created-time ranges of the active set re-paged alone in one poll, by reason (`incremental`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Repairs {
+    /// The rolling check found the range's count changed.
+    pub verify: u64,
+    /// A failed proof, located by counting ranges.
+    pub mismatch: u64,
+}
+
+impl Repairs {
+    pub fn total(&self) -> u64 {
+        self.verify + self.mismatch
+    }
 }
 
 /// A project's journal.
@@ -206,7 +221,7 @@ mod tests {
             strategy: "incremental",
             requests: 17,
             resync: None,
-            repaired_ranges: 0,
+            repairs: Repairs::default(),
             fell_back: false,
             outcome,
         }

@@ -223,6 +223,11 @@ impl ActiveSet {
         (users, sessions)
     }
 
+    /// Slots of the interned user table, the freed ones included.
+    pub fn interned_users(&self) -> usize {
+        self.users.len()
+    }
+
     /// Users holding at least one session (the interned table's live part).
     pub fn users(&self) -> usize {
         self.users.len() - self.free.len()

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{CountedPoll, PollReport, Poller, ResyncReason};
-use crate::journal::{Outcome, PollEntry};
+use crate::journal::{Outcome, PollEntry, Repairs};
 
 impl Poller {
     /// The series a counts part changes while the active part of an earlier poll still runs.
@@ -60,7 +60,7 @@ impl Poller {
                 self.store.journal.record(PollEntry {
                     strategy: report.method.as_str(),
                     resync: report.resync.map(ResyncReason::as_str),
-                    repaired_ranges: report.repairs.total(),
+                    repairs: report.repairs,
                     fell_back: report.fell_back,
                     ..self.entry(took, report.requests, Outcome::Succeeded)
                 });
@@ -95,7 +95,7 @@ impl Poller {
             strategy: self.settings.strategy.as_str(),
             requests,
             resync: None,
-            repaired_ranges: 0,
+            repairs: Repairs::default(),
             fell_back: false,
             outcome,
         }

@@ -29,6 +29,7 @@ use super::{ActiveDone, ActiveOutcome, PollSettings};
 use crate::aggregate::{ActiveSet, CreatedRange, SessionFacts};
 use crate::clock::millis;
 use crate::corbado::{Field, Filter, Op, Pager, Status};
+use crate::journal::Repairs;
 use crate::metrics::ExporterMetrics;
 use crate::storage::{Saved, SyncTimes};
 
@@ -70,19 +71,6 @@ pub(super) struct Incremental {
     /// Where the rolling check goes on next poll.
     rolling: RollingCheck,
     explainer: Explainer,
-}
-
-/// Created-time ranges re-paged in one poll, by reason.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Repairs {
-    pub verify: u64,
-    pub mismatch: u64,
-}
-
-impl Repairs {
-    pub fn total(&self) -> u64 {
-        self.verify + self.mismatch
-    }
 }
 
 /// What a poll without a resync leads to.

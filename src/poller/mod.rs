@@ -36,10 +36,11 @@ use tokio::time::Instant;
 use crate::aggregate::{Aggregator, Summary};
 use crate::clock::Clock;
 use crate::corbado::Pager;
+pub use crate::journal::Repairs;
 use crate::snapshot::Store;
 use bookkeeping::check_duplicates;
 use counts::{Counted, Counts, Verify};
-pub use incremental::{Repairs, ResyncReason};
+pub use incremental::ResyncReason;
 pub use repair::{locating_cost, RepairReason};
 pub use state::StateSettings;
 
@@ -244,6 +245,16 @@ impl Poller {
         };
         self.record(&outcome, started.elapsed(), self.attempts() - before);
         outcome
+    }
+
+    /// Bytes the active set holds (with its hash table's slack and the interned users), and
+    /// the users it interns, for the benches that watch memory over a long run.
+    pub async fn active_set_memory(&self) -> (usize, usize) {
+        let incremental = self.incremental.lock().await;
+        (
+            incremental.set().memory_bytes(),
+            incremental.set().interned_users(),
+        )
     }
 
     /// The pager of the counts part, for a caller's own counts (`check`).

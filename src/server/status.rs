@@ -199,12 +199,17 @@ fn poll_table(out: &mut String, polls: &[PollEntry]) {
          <th>Strategy</th><th>Requests</th><th>Resync or repair</th><th>Outcome</th></tr></thead>\n<tbody>\n",
     );
     for poll in polls {
-        let resync = match (poll.resync, poll.fell_back, poll.repaired_ranges) {
+        let repairs = poll.repairs;
+        let resync = match (poll.resync, poll.fell_back, repairs.total()) {
             (_, true, _) => "fell back to scan".to_owned(),
             (Some(why), false, _) => format!("resync: {why}"),
             (None, false, 0) => "no".to_owned(),
-            (None, false, 1) => "repaired 1 range".to_owned(),
-            (None, false, n) => format!("repaired {n} ranges"),
+            (None, false, n) => format!(
+                "repaired {n} range{} (verify {}, mismatch {})",
+                if n == 1 { "" } else { "s" },
+                repairs.verify,
+                repairs.mismatch
+            ),
         };
         let outcome = match &poll.outcome {
             Outcome::Succeeded => "<span class=\"up\">ok</span>".to_owned(),

@@ -102,6 +102,10 @@ async fn ended_sessions_keeping_updated_are_repaired_where_they_are_and_exact_af
         repaired_polls >= 8,
         "only {repaired_polls} of 10 polls repaired"
     );
+    // The status page's poll table shows each repair beside the resyncs.
+    let page = crate::helpers::fetch_text(&run.app.url("/")).await;
+    assert!(page.contains("<td>resync: initial</td>"), "{page}");
+    assert!(page.contains("(verify 0, mismatch "), "{page}");
     assert_eq!(run.resyncs(ResyncReason::Mismatch), 0);
     assert!(run.repairs(RepairReason::Mismatch) >= repaired_polls);
 

@@ -1,0 +1,252 @@
+//! A simulated day of one project, polled every 60 s with `--storage.path`: churn and bursts of
+//! sessions, a burst of 5xx or 429 answers every three hours, re-activations by `PATCH` now and
+//! then, two graceful restarts, one crash (no save at the end) and one reload. It fails (exits
+//! non-zero) on any successful poll whose numbers are not exact, on a restart that resyncs, and
+//! on an active set that grows after the first hour; it prints the day's requests against what
+//! `filter` would have spent, and the process's memory hour by hour.
+//!
+//! Run: `cargo bench --bench soak` (about 10,000 active sessions; `-- --quick` for 2,500, which
+//! `.ci/run` does). The simulator and the exporter share this process and tokio's paused clock.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use corbado_exporter::app::App;
+use corbado_exporter::clock::{self, Clock};
+use corbado_exporter::config::{Config, Storage};
+use corbado_exporter::corbado::Status;
+use corbado_exporter::poller::{Poller, Strategy};
+use corbado_exporter::simulator::{Faults, Params, Population, Semantics, Simulator};
+use corbado_exporter::snapshot::Store;
+use tokio_util::sync::CancellationToken;
+
+const PROJECT: &str = "pro-soak";
+const SECRET: &str = "soak-secret";
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY_MINUTES: u32 = 24 * 60;
+
+/// What happens at the start of a minute of the day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    ServerErrors,
+    RateLimited,
+    FaultsOver,
+    PatchOn,
+    PatchOff,
+    GracefulRestart,
+    Crash,
+    Reload,
+}
+
+/// The day's script, by minute.
+fn event(minute: u32) -> Option<Event> {
+    let hour = minute / 60;
+    match (hour, minute % 60) {
+        (3 | 9 | 15 | 21, 0) => Some(Event::ServerErrors),
+        (6 | 12 | 18, 30) => Some(Event::RateLimited),
+        (3 | 9 | 15 | 21, 10) | (6 | 12 | 18, 40) => Some(Event::FaultsOver),
+        (5 | 17, 0) => Some(Event::PatchOn),
+        (6 | 18, 0) => Some(Event::PatchOff),
+        (8 | 16, 20) => Some(Event::GracefulRestart),
+        (12, 50) => Some(Event::Crash),
+        (20, 15) => Some(Event::Reload),
+        _ => None,
+    }
+}
+
+/// The exporter under test: its app (for the reload), store and poller.
+struct Exporter {
+    app: App,
+    store: Arc<Store>,
+    poller: Arc<Poller>,
+}
+
+async fn start(config: &Config, shutdown: &CancellationToken) -> Exporter {
+    let app = App::build(config.clone(), shutdown)
+        .await
+        .expect("exporter builds");
+    let (store, poller) = app.project(PROJECT).expect("the project is polled");
+    Exporter { app, store, poller }
+}
+
+/// What the day cost and how it went.
+#[derive(Default)]
+struct Day {
+    polls: u64,
+    failed: u64,
+    requests: u64,
+    filter_requests: u64,
+    repairs: u64,
+    resyncs_after_start: u64,
+    first_hour_set_bytes: usize,
+    largest_set_bytes_after: usize,
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let active = if quick { 2_500 } else { 10_000 };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let day = runtime.block_on(soak(active));
+    println!(
+        "\n{} polls ({} failed during the bursts of errors), {} requests in the day: {:.3} of the {} that filter would have spent; {} ranges repaired, {} resyncs after the start",
+        day.polls,
+        day.failed,
+        day.requests,
+        day.requests as f64 / day.filter_requests.max(1) as f64,
+        day.filter_requests,
+        day.repairs,
+        day.resyncs_after_start
+    );
+    println!(
+        "the active set: {:.1} MiB after the first hour, at most {:.1} MiB after it",
+        day.first_hour_set_bytes as f64 / 1048576.0,
+        day.largest_set_bytes_after as f64 / 1048576.0
+    );
+    let grown = day.largest_set_bytes_after as f64 / day.first_hour_set_bytes.max(1) as f64;
+    assert!(
+        grown < 1.5,
+        "the active set grew {grown:.2}× after the first hour"
+    );
+}
+
+async fn soak(active: u64) -> Day {
+    let now = clock::now_whole_seconds_ms();
+    let params = Params {
+        active,
+        ..Params::realistic(active * 20, 11)
+    };
+    let population = Population::generate(params, now);
+    let sim = Simulator::new(population, PROJECT, SECRET);
+    let shutdown = CancellationToken::new();
+    let address = sim
+        .spawn("127.0.0.1:0", shutdown.clone())
+        .await
+        .expect("bind");
+    let clock = Clock::manual(now);
+    let dir = std::env::temp_dir().join(format!("corbado-soak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let settings = common::settings(&format!("http://{address}/v2"), Strategy::Auto);
+    let windows = settings.window_durations();
+    let mut config = common::config(PROJECT, SECRET, settings, clock.clone());
+    config.storage = Some(Storage {
+        dir: dir.clone(),
+        save_interval: Duration::from_secs(300),
+    });
+    let mut exporter = start(&config, &shutdown).await;
+    let mut day = Day::default();
+    println!("| hour | active | held set | interned users | process RSS |");
+    println!("|---:|---:|---:|---:|---:|");
+    for minute in 0..DAY_MINUTES {
+        if let Some(event) = event(minute) {
+            exporter = happen(event, exporter, &sim, &config, &shutdown).await;
+        }
+        let now = clock.advance(MINUTE);
+        sim.advance(now);
+        let report = exporter.poller.poll_once().await;
+        day.polls += 1;
+        let active_now = sim.with_population(|p| p.active_count()) as u64;
+        day.filter_requests += 16 + active_now.div_ceil(100);
+        let Ok(report) = report else {
+            day.failed += 1;
+            continue;
+        };
+        day.requests += report.requests;
+        day.repairs += report.repairs.total();
+        if minute > 0 && report.resync.is_some() {
+            day.resyncs_after_start += 1;
+            println!("minute {minute}: resync ({:?})", report.resync);
+        }
+        let summary = exporter
+            .store
+            .snapshot()
+            .expect("published")
+            .summary
+            .clone();
+        let truth = sim.expected(report.now_ms, &windows, 10);
+        assert!(
+            summary == truth,
+            "minute {minute}: not exact (active {} against {})",
+            summary.count(Status::Active),
+            truth.count(Status::Active)
+        );
+        if minute % 60 == 59 {
+            hourly(minute / 60 + 1, &exporter, active_now, &mut day).await;
+        }
+    }
+    shutdown.cancel();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        day.resyncs_after_start, 0,
+        "a restart, a burst or a reload resynced"
+    );
+    day
+}
+
+/// Prints an hour's line and keeps the active set's size.
+async fn hourly(hour: u32, exporter: &Exporter, active: u64, day: &mut Day) {
+    let (bytes, users) = exporter.poller.active_set_memory().await;
+    if hour == 1 {
+        day.first_hour_set_bytes = bytes;
+    } else {
+        day.largest_set_bytes_after = day.largest_set_bytes_after.max(bytes);
+    }
+    let (rss, _) = common::rss_kib(None);
+    println!(
+        "| {hour} | {active} | {:.2} MiB | {users} | {} MiB |",
+        bytes as f64 / 1048576.0,
+        rss / 1024
+    );
+}
+
+/// Makes `event` happen; returns the exporter that polls from now on.
+async fn happen(
+    event: Event,
+    exporter: Exporter,
+    sim: &Simulator,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Exporter {
+    let faults = |share: f64, status: u16| Faults {
+        error_rate: share,
+        random_status: status,
+        ..Faults::default()
+    };
+    let patch = |on: bool| Semantics {
+        reactivate_by_patch: on,
+        ..Semantics::default()
+    };
+    match event {
+        Event::ServerErrors => sim.set_faults(faults(0.2, 503)),
+        Event::RateLimited => sim.set_faults(faults(0.2, 429)),
+        Event::FaultsOver => sim.set_faults(Faults::default()),
+        Event::PatchOn => sim.set_semantics(patch(true)),
+        Event::PatchOff => sim.set_semantics(patch(false)),
+        Event::GracefulRestart => {
+            exporter.poller.save_state().await;
+            drop(exporter);
+            return start(config, shutdown).await;
+        }
+        Event::Crash => {
+            drop(exporter);
+            return start(config, shutdown).await;
+        }
+        Event::Reload => {
+            let mut changed = config.projects();
+            changed[0].settings.change_overlap = Duration::from_secs(45);
+            exporter.app.fleet.apply(changed).expect("reload");
+            let (store, poller) = exporter.app.project(PROJECT).expect("still polled");
+            return Exporter {
+                app: exporter.app,
+                store,
+                poller,
+            };
+        }
+    }
+    exporter
+}
