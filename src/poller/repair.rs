@@ -228,10 +228,16 @@ fn filters(range: &CreatedRange) -> Vec<Filter> {
 }
 
 /// Where the rolling check stands: the next slice starts after this second (`None`: at the
-/// oldest held session).
+/// oldest held session), in the how-manieth pass over the set.
+///
+/// Each pass after the first starts with a shorter first slice, of a length drawn from the
+/// pass's number, so every boundary moves from pass to pass: a session wrongly held and one
+/// wrongly missing that cancel out in one slice's count (a re-activation by `PATCH` beside an
+/// unseen ending) fall into different slices of a later pass, and are found there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct RollingCheck {
     after_s: Option<i64>,
+    pass: u64,
 }
 
 impl RollingCheck {
@@ -240,6 +246,13 @@ impl RollingCheck {
     /// the poll's counts may not be held yet). The check moves on by that slice.
     pub fn next_slice(&mut self, set: &ActiveSet, share: usize, now_s: i64) -> CreatedRange {
         let after_s = self.after_s;
+        let share = match after_s {
+            None if self.pass > 0 => {
+                let phase = crate::rng::SplitMix64::new(self.pass).next_f64();
+                ((share as f64 * (0.1 + 0.9 * phase)) as usize).max(1)
+            }
+            _ => share,
+        };
         let floor = after_s.map_or(i64::MIN, |a| a.saturating_add(2));
         let end = set
             .created_after_nth(after_s, share)
@@ -256,6 +269,7 @@ impl RollingCheck {
             }
             None => {
                 self.after_s = None;
+                self.pass += 1;
                 CreatedRange {
                     after_s,
                     before_s: Some(now_s),
@@ -304,13 +318,31 @@ mod tests {
             for (i, &c) in created.iter().enumerate() {
                 seen[i] += u32::from(slice.holds(c * 1000 + 250));
             }
-            if check == RollingCheck::default() {
+            if check.after_s.is_none() {
                 break;
             }
             assert!(slices < 20, "the check does not move on");
         }
         assert!(seen.iter().all(|&n| n >= 1), "{seen:?}");
         assert_eq!(slices, 10, "nine slices of 10, then the last 10 up to now");
+    }
+
+    #[test]
+    fn every_pass_after_the_first_moves_the_boundaries() {
+        let created: Vec<i64> = (0..1_000).map(|i| 1_000 + i).collect();
+        let set = set_of(&created);
+        let mut check = RollingCheck::default();
+        let mut firsts = Vec::new();
+        for _ in 0..4 {
+            firsts.push(check.next_slice(&set, 100, 5_000).before_s);
+            while check.after_s.is_some() {
+                check.next_slice(&set, 100, 5_000);
+            }
+        }
+        assert_eq!(firsts[0], Some(1_100), "the first pass: a full share");
+        firsts.sort_unstable();
+        firsts.dedup();
+        assert_eq!(firsts.len(), 4, "each pass cuts elsewhere: {firsts:?}");
     }
 
     #[test]
