@@ -36,7 +36,9 @@
 //!   checks, and the atomic write.
 //! - `published.rs`: the stores of the projects polled here, the instance's series, and the
 //!   merged `/metrics` page.
-//! - `poller/`: `poll_once()`, the loop, and a file per strategy (`scan`, `filter`, `auto`).
+//! - `poller/`: `poll_once()`, the loop, a file per strategy (`scan`, `filter`, `auto`,
+//!   `incremental`), the repairs of the kept set by created-time range (`repair`), and saving
+//!   and restoring it (`state`).
 //! - `web_config/`: the web-config file, its TLS, its basic auth, and its live reloading.
 //! - `server/`: routes and handlers, the gate (request cap, auth, headers), the listener.
 //! - `simulator/`: the simulated Corbado API: HTTP face, fault injection, and the population
