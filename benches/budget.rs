@@ -21,7 +21,7 @@ use corbado_exporter::app::App;
 use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::config::Storage;
 use corbado_exporter::poller::{PollReport, Poller, Strategy};
-use corbado_exporter::simulator::{Params, Population, Semantics, Simulator};
+use corbado_exporter::simulator::{Params, Semantics, Simulator};
 use corbado_exporter::storage;
 use tokio_util::sync::CancellationToken;
 
@@ -110,20 +110,9 @@ fn million_active(scale: u64) -> Params {
 
 /// Polls each strategy a minute apart against one evolving population and prints a table.
 async fn budget(params: Params, incremental_polls: usize, filter_polls: usize, scan_polls: usize) {
-    let now = clock::now_whole_seconds_ms();
-    let population = Population::generate(params, now);
-    println!(
-        "population: {} sessions, {} active",
-        population.len(),
-        population.active_count()
-    );
-    let sim = Simulator::new(population, PROJECT, SECRET);
+    let clock = Clock::manual(clock::now_whole_seconds_ms());
     let shutdown = CancellationToken::new();
-    let address = sim
-        .spawn("127.0.0.1:0", shutdown.clone())
-        .await
-        .expect("bind");
-    let clock = Clock::manual(now);
+    let (sim, address) = serve(params, &clock, &shutdown).await;
     println!("\n| strategy | polls | requests/poll (avg) | steady poll (avg / max) | resync poll | steady poll time at 5/s |");
     println!("|---|---:|---:|---:|---:|---:|");
     let mut averages = Vec::new();
@@ -132,7 +121,7 @@ async fn budget(params: Params, incremental_polls: usize, filter_polls: usize, s
         (Strategy::Filter, filter_polls),
         (Strategy::Scan, scan_polls),
     ] {
-        let reports = run(&sim, &address.to_string(), &clock, strategy, polls).await;
+        let reports = run(&sim, &address, &clock, strategy, polls).await;
         let avg = print_row(strategy, &reports);
         averages.push(avg);
         if strategy == Strategy::Auto {
@@ -201,18 +190,7 @@ async fn serve(
     clock: &Clock,
     shutdown: &CancellationToken,
 ) -> (Arc<Simulator>, String) {
-    let population = Population::generate(params, clock.now_ms());
-    println!(
-        "population: {} sessions, {} active",
-        population.len(),
-        population.active_count()
-    );
-    let sim = Simulator::new(population, PROJECT, SECRET);
-    let address = sim
-        .spawn("127.0.0.1:0", shutdown.clone())
-        .await
-        .expect("bind");
-    (sim, address.to_string())
+    common::serve_population(params, (PROJECT, SECRET), clock, shutdown).await
 }
 
 /// `auto` for `polls` polls after its initial resync, against what a full walk of the active

@@ -23,7 +23,7 @@ use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::config::{Config, Storage};
 use corbado_exporter::corbado::Status;
 use corbado_exporter::poller::{Poller, Strategy};
-use corbado_exporter::simulator::{Faults, Params, Population, Semantics, Simulator};
+use corbado_exporter::simulator::{Faults, Params, Semantics, Simulator};
 use corbado_exporter::snapshot::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -128,14 +128,10 @@ async fn soak(active: u64) -> Day {
         mean_time_between_bursts: Duration::from_secs(3 * 3600),
         ..Params::realistic(active * 20, 11)
     };
-    let population = Population::generate(params, now);
-    let sim = Simulator::new(population, PROJECT, SECRET);
-    let shutdown = CancellationToken::new();
-    let address = sim
-        .spawn("127.0.0.1:0", shutdown.clone())
-        .await
-        .expect("bind");
     let clock = Clock::manual(now);
+    let shutdown = CancellationToken::new();
+    let (sim, address) =
+        common::serve_population(params, (PROJECT, SECRET), &clock, &shutdown).await;
     let dir = std::env::temp_dir().join(format!("corbado-soak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let settings = common::settings(&format!("http://{address}/v2"), Strategy::Auto);

@@ -7,6 +7,8 @@ pub mod process;
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use corbado_exporter::aggregate::parse_windows;
 use corbado_exporter::clock::Clock;
 use corbado_exporter::config::{CaBundle, Config, LogFormat, LogLevel, Settings, Source};
@@ -15,6 +17,8 @@ use corbado_exporter::poller::Strategy;
 use corbado_exporter::secret::Secret;
 use corbado_exporter::server::Limits;
 use corbado_exporter::shard::Shard;
+use corbado_exporter::simulator::{Params, Population, Simulator};
+use tokio_util::sync::CancellationToken;
 
 /// A project's settings: `strategy` against `api_url`, 5 requests/s, a poll a minute.
 pub fn settings(api_url: &str, strategy: Strategy) -> Settings {
@@ -76,4 +80,26 @@ pub fn rss_kib(pid: Option<u32>) -> (u64, u64) {
             .unwrap_or(0)
     };
     (kib("VmRSS:"), kib("VmHWM:"))
+}
+
+/// A population generated from `params` as of `clock`'s now, served on loopback as `project_id`
+/// with `secret` until `shutdown`; the simulator and its address. Says what it generated.
+pub async fn serve_population(
+    params: Params,
+    (project_id, secret): (&str, &str),
+    clock: &Clock,
+    shutdown: &CancellationToken,
+) -> (Arc<Simulator>, String) {
+    let population = Population::generate(params, clock.now_ms());
+    println!(
+        "population: {} sessions, {} active",
+        population.len(),
+        population.active_count()
+    );
+    let sim = Simulator::new(population, project_id, secret);
+    let address = sim
+        .spawn("127.0.0.1:0", shutdown.clone())
+        .await
+        .expect("bind");
+    (sim, address.to_string())
 }

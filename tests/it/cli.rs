@@ -6,7 +6,8 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use crate::helpers::{
-    eventually, eventually_some, exporter, fetch_text, spawn_sim, Running, PROJECT, SECRET,
+    eventually, eventually_some, exporter, exporter_polling, fetch_text, spawn_sim, Running,
+    PROJECT, SECRET,
 };
 
 fn fails_with(args: &[&str], envs: &[(&str, &str)], first_line_has: &[&str]) {
@@ -212,21 +213,18 @@ fn assert_no_secret(what: &str, text: &str, secret: &str) {
 async fn the_secret_appears_in_no_log_line_or_metric_even_at_trace_level() {
     let sim = spawn_sim(1_500, 31).await;
     for (secret, format) in [(SECRET, "text"), ("corbado1_wrong_Xy7", "json")] {
-        let mut command = exporter(&[
-            "--corbado.api-url",
+        let command = exporter_polling(
             &sim.api_url(),
-            "--corbado.project-id",
-            PROJECT,
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.level",
-            "trace",
-            "--log.format",
-            format,
-            "--corbado.max-requests-per-second",
-            "0",
-        ]);
-        command.env("CORBADO_API_SECRET", secret);
+            secret,
+            &[
+                "--log.level",
+                "trace",
+                "--log.format",
+                format,
+                "--corbado.max-requests-per-second",
+                "0",
+            ],
+        );
         let running = Running::start(command);
         let address = running.address().await;
         // Wait for what is asserted: the poll's own line in `/logs` ("poll finished" or "poll

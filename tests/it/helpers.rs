@@ -373,6 +373,23 @@ pub fn exporter(args: &[&str]) -> Command {
     command
 }
 
+/// The exporter binary polling project `PROJECT` at `api_url` with `secret`, listening on a
+/// loopback port of its own, with `extra` flags.
+pub fn exporter_polling(api_url: &str, secret: &str, extra: &[&str]) -> Command {
+    let mut args = vec![
+        "--corbado.api-url",
+        api_url,
+        "--corbado.project-id",
+        PROJECT,
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let mut command = exporter(&args);
+    command.env("CORBADO_API_SECRET", secret);
+    command
+}
+
 /// A running exporter process whose stderr is collected as it comes.
 pub struct Running {
     child: Child,

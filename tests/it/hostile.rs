@@ -20,8 +20,8 @@ use corbado_exporter::poller::Strategy;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    config, eventually, exporter, parse_samples, spawn_app, value, Running, TestApp, PROJECT,
-    SECRET,
+    config, eventually, exporter_polling, parse_samples, spawn_app, value, Running, TestApp,
+    PROJECT, SECRET,
 };
 
 /// What one request asked for.
@@ -283,19 +283,11 @@ async fn echoed_credentials_reach_neither_the_error_nor_the_log() {
         assert!(!message.contains(leak), "{message}");
     }
 
-    let mut command = exporter(&[
-        "--corbado.api-url",
+    let command = exporter_polling(
         &upstream.api_url(),
-        "--corbado.project-id",
-        PROJECT,
-        "--poll.strategy",
-        "scan",
-        "--web.listen-address",
-        "127.0.0.1:0",
-        "--log.level",
-        "trace",
-    ]);
-    command.env("CORBADO_API_SECRET", SECRET);
+        SECRET,
+        &["--poll.strategy", "scan", "--log.level", "trace"],
+    );
     let running = Running::start(command);
     eventually(
         Duration::from_secs(20),

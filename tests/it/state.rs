@@ -314,19 +314,14 @@ async fn a_project_new_to_an_instance_resyncs_there_once_and_its_old_instance_re
 
 /// The exporter binary with `--storage.path dir`, polling `sim`.
 fn exporter_binary(sim: &TestSim, dir: &Path) -> crate::helpers::Running {
-    let mut command = crate::helpers::exporter(&[
-        "--corbado.api-url",
-        &sim.api_url(),
-        "--corbado.project-id",
-        PROJECT,
-        "--web.listen-address",
-        "127.0.0.1:0",
+    let dir = dir.to_str().expect("utf-8 path");
+    let extra = [
         "--corbado.max-requests-per-second",
         "0",
         "--storage.path",
-        dir.to_str().expect("utf-8 path"),
-    ]);
-    command.env("CORBADO_API_SECRET", crate::helpers::SECRET);
+        dir,
+    ];
+    let command = crate::helpers::exporter_polling(&sim.api_url(), crate::helpers::SECRET, &extra);
     crate::helpers::Running::start(command)
 }
 
