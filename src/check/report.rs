@@ -47,9 +47,6 @@ pub fn table(checks: &[ProjectCheck]) -> String {
 
 fn project(out: &mut String, check: &ProjectCheck) {
     let _ = writeln!(out, "Project {}", check.project_id);
-    let line = |out: &mut String, name: &str, value: &str| {
-        let _ = writeln!(out, "  {name:<20} {value}");
-    };
     line(out, "credentials", check.credentials);
     let filters = match check.filters_honoured {
         Some(true) => "honoured (totals add up, filtered pages match their filters)",
@@ -58,77 +55,10 @@ fn project(out: &mut String, check: &ProjectCheck) {
     };
     line(out, "filters", filters);
     if let Some(counts) = &check.counts {
-        let statuses: Vec<String> = counts
-            .by_status
-            .iter()
-            .map(|(status, n)| format!("{status} {n}"))
-            .collect();
-        line(
-            out,
-            "sessions",
-            &format!("{} ({})", counts.total, statuses.join(", ")),
-        );
-        for (name, pick) in [
-            ("created in", 0usize),
-            ("expiring in", 1),
-            ("expired in", 2),
-        ] {
-            let values: Vec<String> = counts
-                .windows
-                .iter()
-                .map(|w| {
-                    let n = [w.created, w.expiring, w.expired][pick];
-                    format!("{} {n}", w.window)
-                })
-                .collect();
-            line(out, name, &values.join(", "));
-        }
-        line(
-            out,
-            "active sessions",
-            &format!(
-                "{} held by {} users (the most one user holds: {})",
-                counts.active_sessions,
-                counts.users_with_active_sessions,
-                counts.user_active_sessions_max
-            ),
-        );
-        line(
-            out,
-            "changed per interval",
-            &format!(
-                "{} updated, {} created in the last --poll.interval",
-                counts.updated_per_interval, counts.created_per_interval
-            ),
-        );
+        counted(out, counts);
     }
     if let Some(costs) = &check.costs {
-        let _ = writeln!(
-            out,
-            "  cost per poll at {}/s ({}):",
-            costs.budget_per_second, costs.budget_from
-        );
-        let _ = writeln!(
-            out,
-            "    {:<12} {:>9} {:>10} {:>9} {:>19} {:>17}",
-            "strategy", "requests", "time", "resync", "repair per session", "shortest interval"
-        );
-        for cost in &costs.strategies {
-            let shortest = cost
-                .shortest_interval_seconds
-                .map_or("none".to_owned(), |s| format!("{s}s"));
-            let exact = if cost.exact { "" } else { "  (inexact here)" };
-            let _ = writeln!(
-                out,
-                "    {:<12} {:>9} {:>9.1}s {:>9} {:>19} {:>17}{exact}",
-                cost.strategy,
-                cost.requests_per_poll,
-                cost.seconds_per_poll,
-                cost.resync_requests,
-                cost.repair_requests_per_session,
-                shortest
-            );
-        }
+        cost_table(out, costs);
     }
     for note in &check.notes {
         line(out, "note", note);
@@ -140,4 +70,86 @@ fn project(out: &mut String, check: &ProjectCheck) {
         &format!("{} request(s)", check.requests_made),
     );
     out.push('\n');
+}
+
+/// One `name value` line of a project's report.
+fn line(out: &mut String, name: &str, value: &str) {
+    let _ = writeln!(out, "  {name:<20} {value}");
+}
+
+/// The counts: sessions by status, the windows, the active sessions, the changes.
+fn counted(out: &mut String, counts: &super::Counted) {
+    let statuses: Vec<String> = counts
+        .by_status
+        .iter()
+        .map(|(status, n)| format!("{status} {n}"))
+        .collect();
+    line(
+        out,
+        "sessions",
+        &format!("{} ({})", counts.total, statuses.join(", ")),
+    );
+    for (name, pick) in [
+        ("created in", 0usize),
+        ("expiring in", 1),
+        ("expired in", 2),
+    ] {
+        let values: Vec<String> = counts
+            .windows
+            .iter()
+            .map(|w| {
+                let n = [w.created, w.expiring, w.expired][pick];
+                format!("{} {n}", w.window)
+            })
+            .collect();
+        line(out, name, &values.join(", "));
+    }
+    line(
+        out,
+        "active sessions",
+        &format!(
+            "{} held by {} users (the most one user holds: {})",
+            counts.active_sessions,
+            counts.users_with_active_sessions,
+            counts.user_active_sessions_max
+        ),
+    );
+    line(
+        out,
+        "changed per interval",
+        &format!(
+            "{} updated, {} created in the last --poll.interval",
+            counts.updated_per_interval, counts.created_per_interval
+        ),
+    );
+}
+
+/// What each strategy costs a poll, as a table.
+fn cost_table(out: &mut String, costs: &super::Costs) {
+    let _ = writeln!(
+        out,
+        "  cost per poll at {}/s ({}):",
+        costs.budget_per_second, costs.budget_from
+    );
+    let _ = writeln!(
+        out,
+        "    {:<12} {:>9} {:>10} {:>9} {:>19} {:>17}",
+        "strategy", "requests", "time", "resync", "repair per session", "shortest interval"
+    );
+    for cost in &costs.strategies {
+        let shortest = cost
+            .shortest_interval_seconds
+            .map_or("none".to_owned(), |s| format!("{s}s"));
+        let exact = if cost.exact { "" } else { "  (inexact here)" };
+        let _ = writeln!(
+            out,
+            "    {:<12} {:>9} {:>9.1}s {:>9} {:>19} {:>17}{exact}",
+            cost.strategy,
+            cost.requests_per_poll,
+            cost.seconds_per_poll,
+            cost.resync_requests,
+            cost.repair_requests_per_session,
+            shortest
+        );
+    }
 }
