@@ -47,8 +47,11 @@ pub struct Summary {
     pub user_active_sessions_max: u64,
     /// The top-k users by active sessions, most first, ties by ascending user ID.
     pub top_users: Vec<UserCount>,
-    /// Per bound of [`USER_BUCKETS`]: users holding at most that many active sessions.
+    /// Per bound of [`USER_BUCKETS`]: users holding at most that many active sessions (the
+    /// cumulative buckets of `corbado_active_sessions_per_user`).
     pub users_by_active_sessions: Vec<u64>,
+    /// The active sessions those users hold together (the histogram's `_sum`).
+    pub user_active_sessions_sum: u64,
 }
 
 impl Summary {
@@ -68,6 +71,7 @@ impl Summary {
         self.top_users.clone_from(&other.top_users);
         self.users_by_active_sessions
             .clone_from(&other.users_by_active_sessions);
+        self.user_active_sessions_sum = other.user_active_sessions_sum;
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Summary, UserCount};
 
-/// The `le` bounds of `corbado_users_by_active_sessions`, `+Inf` last (as `u64::MAX`).
+/// The `le` bounds of `corbado_active_sessions_per_user`, `+Inf` last (as `u64::MAX`).
 pub const USER_BUCKETS: [u64; 9] = [1, 2, 3, 5, 10, 20, 50, 100, u64::MAX];
 
 /// The `le` label of bucket `i` of [`USER_BUCKETS`].
@@ -30,6 +30,7 @@ pub fn tally<'a>(users: impl Iterator<Item = (&'a str, u64)>, top_k: usize, summ
         buckets[i] += buckets[i - 1];
     }
     summary.users_by_active_sessions = buckets;
+    summary.user_active_sessions_sum = holding.iter().map(|&(_, n)| n).sum();
 
     let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
     let k = top_k.min(holding.len());

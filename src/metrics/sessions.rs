@@ -3,10 +3,12 @@
 //! ([`render_users`]) and may be of an earlier poll. The families are a table: a name, a HELP
 //! text, and where the value comes from.
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::{IntGauge, IntGaugeVec, Opts};
 
 use super::{encode, gauge_value, project_registry, Definition, UserLabels};
-use crate::aggregate::{bucket_label, Summary, Window, USER_BUCKETS};
+use crate::aggregate::{Summary, Window, USER_BUCKETS};
 use crate::corbado::Status;
 
 /// Said in every counted session gauge's HELP: they describe the last successful poll.
@@ -20,9 +22,10 @@ const SESSIONS: Definition = Definition {
     help: "Sessions per status; statuses outside the documented enum count as unknown.",
 };
 
-const USERS_BY_ACTIVE_SESSIONS: Definition = Definition {
-    name: "corbado_users_by_active_sessions",
-    help: "Users holding at most le active sessions (cumulative; +Inf is every user holding one).",
+const ACTIVE_SESSIONS_PER_USER: Definition = Definition {
+    name: "corbado_active_sessions_per_user",
+    help: "One observation per user holding an active session: its number of active sessions \
+           (_count is corbado_users_with_active_sessions, _sum the active sessions they hold).",
 };
 
 const TOP_USERS: Definition = Definition {
@@ -78,6 +81,57 @@ const USER_GAUGES: [(Definition, Single); 2] = [
         |s| s.user_active_sessions_max,
     ),
 ];
+
+/// `corbado_active_sessions_per_user`: a histogram made from a finished count of users per
+/// bucket (the `prometheus` crate's own histogram only takes observations one by one).
+#[derive(Clone)]
+struct PerUser {
+    desc: Desc,
+    family: MetricFamily,
+}
+
+impl PerUser {
+    fn of(summary: &Summary) -> prometheus::Result<Self> {
+        let help = format!("{} {AS_OF_SET}", ACTIVE_SESSIONS_PER_USER.help);
+        let name = ACTIVE_SESSIONS_PER_USER.name;
+        let mut histogram = Histogram::default();
+        let buckets = USER_BUCKETS
+            .iter()
+            .zip(&summary.users_by_active_sessions)
+            .filter(|(&bound, _)| bound != u64::MAX)
+            .map(|(&bound, &users)| {
+                let mut bucket = Bucket::default();
+                bucket.set_upper_bound(bound as f64);
+                bucket.set_cumulative_count(users);
+                bucket
+            })
+            .collect();
+        histogram.set_bucket(buckets);
+        histogram.set_sample_count(summary.users_with_active_sessions);
+        histogram.set_sample_sum(summary.user_active_sessions_sum as f64);
+        let mut metric = Metric::default();
+        metric.set_histogram(histogram);
+        let mut family = MetricFamily::default();
+        family.set_name(name.to_owned());
+        family.set_help(help.clone());
+        family.set_field_type(MetricType::HISTOGRAM);
+        family.set_metric(vec![metric]);
+        Ok(PerUser {
+            desc: Desc::new(name.to_owned(), help, Vec::new(), Default::default())?,
+            family,
+        })
+    }
+}
+
+impl Collector for PerUser {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        vec![self.family.clone()]
+    }
+}
 
 fn opts(d: Definition) -> Opts {
     Opts::new(d.name, format!("{} {AS_OF}", d.help))
@@ -142,18 +196,7 @@ pub fn render_users(
         gauge.set(gauge_value(value(summary)));
         registry.register(Box::new(gauge))?;
     }
-    let distribution = IntGaugeVec::new(user_opts(USERS_BY_ACTIVE_SESSIONS), &["le"])?;
-    for (i, &bound) in USER_BUCKETS.iter().enumerate() {
-        let users = summary
-            .users_by_active_sessions
-            .get(i)
-            .copied()
-            .unwrap_or(0);
-        distribution
-            .with_label_values(&[&bucket_label(bound)])
-            .set(gauge_value(users));
-    }
-    registry.register(Box::new(distribution))?;
+    registry.register(Box::new(PerUser::of(summary)?))?;
     if !summary.top_users.is_empty() {
         let top = IntGaugeVec::new(user_opts(TOP_USERS), &["user_id"])?;
         for user in &summary.top_users {

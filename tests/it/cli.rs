@@ -303,7 +303,7 @@ async fn demo_mode_serves_every_contract_metric_and_shuts_down_on_sigterm() {
         "corbado_users_with_active_sessions{",
         "corbado_user_active_sessions_max{",
         "corbado_user_active_sessions{",
-        "corbado_users_by_active_sessions{",
+        "corbado_active_sessions_per_user_bucket{",
         "corbado_up{",
         "corbado_exporter_active_set_sessions{",
         "corbado_exporter_active_set_timestamp_seconds{",

@@ -32,6 +32,19 @@ corbado_sessions_expired_in_window{window="24h",project_id="pro-golden"} 77
 corbado_sessions_expiring_in_window{window="15m",project_id="pro-golden"} 2
 corbado_sessions_expiring_in_window{window="1h",project_id="pro-golden"} 8
 corbado_sessions_expiring_in_window{window="24h",project_id="pro-golden"} 120
+# HELP corbado_active_sessions_per_user One observation per user holding an active session: its number of active sessions (_count is corbado_users_with_active_sessions, _sum the active sessions they hold). As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).
+# TYPE corbado_active_sessions_per_user histogram
+corbado_active_sessions_per_user_bucket{project_id="pro-golden",le="1"} 30
+corbado_active_sessions_per_user_bucket{project_id="pro-golden",le="2"} 40
+corbado_active_sessions_per_user_bucket{project_id="pro-golden",le="3"} 45
+corbado_active_sessions_per_user_bucket{project_id="pro-golden",le="5"} 50
+corbado_active_sessions_per_user_bucket{project_id="pro-golden",le="10"} 55
+corbado_active_sessions_per_user_bucket{project_id="pro-golden",le="20"} 57
+corbado_active_sessions_per_user_bucket{project_id="pro-golden",le="50"} 57
+corbado_active_sessions_per_user_bucket{project_id="pro-golden",le="100"} 57
+corbado_active_sessions_per_user_bucket{project_id="pro-golden",le="+Inf"} 57
+corbado_active_sessions_per_user_sum{project_id="pro-golden"} 144
+corbado_active_sessions_per_user_count{project_id="pro-golden"} 57
 # HELP corbado_user_active_sessions Active sessions of the top-k users by active sessions (ties by user ID); IDs longer than --per-user.max-id-length as sha256:<16 hex digits>, an empty ID as (empty). As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).
 # TYPE corbado_user_active_sessions gauge
 corbado_user_active_sessions{user_id="usr-1",project_id="pro-golden"} 12
@@ -39,17 +52,6 @@ corbado_user_active_sessions{user_id="usr-2",project_id="pro-golden"} 12
 # HELP corbado_user_active_sessions_max The most active sessions one user holds. As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).
 # TYPE corbado_user_active_sessions_max gauge
 corbado_user_active_sessions_max{project_id="pro-golden"} 12
-# HELP corbado_users_by_active_sessions Users holding at most le active sessions (cumulative; +Inf is every user holding one). As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).
-# TYPE corbado_users_by_active_sessions gauge
-corbado_users_by_active_sessions{le="+Inf",project_id="pro-golden"} 57
-corbado_users_by_active_sessions{le="1",project_id="pro-golden"} 30
-corbado_users_by_active_sessions{le="10",project_id="pro-golden"} 55
-corbado_users_by_active_sessions{le="100",project_id="pro-golden"} 57
-corbado_users_by_active_sessions{le="2",project_id="pro-golden"} 40
-corbado_users_by_active_sessions{le="20",project_id="pro-golden"} 57
-corbado_users_by_active_sessions{le="3",project_id="pro-golden"} 45
-corbado_users_by_active_sessions{le="5",project_id="pro-golden"} 50
-corbado_users_by_active_sessions{le="50",project_id="pro-golden"} 57
 # HELP corbado_users_with_active_sessions Distinct users holding at least one active session. As of the last complete active set (corbado_exporter_active_set_timestamp_seconds).
 # TYPE corbado_users_with_active_sessions gauge
 corbado_users_with_active_sessions{project_id="pro-golden"} 57
@@ -150,6 +152,7 @@ fn summary() -> Summary {
             },
         ],
         users_by_active_sessions: vec![30, 40, 45, 50, 55, 57, 57, 57, 57],
+        user_active_sessions_sum: 144,
     }
 }
 

@@ -27,7 +27,7 @@ fn temp_dir(test: &str) -> PathBuf {
 }
 
 /// A simulator of `sessions` sessions for project `id`, whose secret is `secret-<id>`.
-async fn project_sim(id: &str, sessions: u64, seed: u64) -> TestSim {
+pub async fn project_sim(id: &str, sessions: u64, seed: u64) -> TestSim {
     let population = Population::generate(
         Params::realistic(sessions, seed),
         clock::now_whole_seconds_ms(),
@@ -37,7 +37,13 @@ async fn project_sim(id: &str, sessions: u64, seed: u64) -> TestSim {
 
 /// A config-file entry for `id` polling `sim`, its secret in a file under `dir`, plus `extra`
 /// keys (each a line of YAML).
-fn entry(dir: &std::path::Path, id: &str, sim: &TestSim, secret: &str, extra: &[&str]) -> String {
+pub fn entry(
+    dir: &std::path::Path,
+    id: &str,
+    sim: &TestSim,
+    secret: &str,
+    extra: &[&str],
+) -> String {
     let secret_file = dir.join(format!("{id}.secret"));
     std::fs::write(&secret_file, format!("{secret}\n")).expect("secret file");
     let mut yaml = format!(
@@ -52,7 +58,7 @@ fn entry(dir: &std::path::Path, id: &str, sim: &TestSim, secret: &str, extra: &[
 }
 
 /// The test config with the projects of the file at `path`, as `--config.file` would give.
-fn file_config(path: PathBuf) -> Config {
+pub fn file_config(path: PathBuf) -> Config {
     let mut config = config("http://127.0.0.1:1/v2", Strategy::Auto);
     config.settings = settings("http://127.0.0.1:1/v2", Strategy::Auto);
     let file = ConfigFile { path };

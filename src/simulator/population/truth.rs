@@ -46,6 +46,7 @@ impl Population {
         summary.users_with_active_sessions = per_user.len() as u64;
         summary.user_active_sessions_max = per_user.values().copied().max().unwrap_or(0);
         // Cumulative by construction: a user counts under every bound at or above their count.
+        summary.user_active_sessions_sum = per_user.values().sum();
         summary.users_by_active_sessions = USER_BUCKETS
             .iter()
             .map(|&bound| per_user.values().filter(|&&n| n <= bound).count() as u64)
