@@ -235,9 +235,13 @@ async fn patch_healing(params: Params) {
     let (store, poller) = app.project(PROJECT).expect("the project is polled");
     let (mut requests, mut polls, mut resyncs, mut repaired) = (0u64, 0u64, 0usize, 0u64);
     let mut exact_since: Option<i64> = None;
+    let mut wrong = Vec::new();
     for minute in 0..240i64 {
         if minute == 120 {
             sim.set_semantics(Semantics::default());
+        }
+        if minute % 60 == 0 && minute >= 120 {
+            wrong.push((minute - 120, wrongly_held(&sim, &poller).await));
         }
         let now = clock.advance(MINUTE);
         sim.advance(now);
@@ -256,12 +260,25 @@ async fn patch_healing(params: Params) {
             (false, _) => None,
         };
     }
+    wrong.push((120, wrongly_held(&sim, &poller).await));
     println!(
-        "{polls} polls, PATCH re-activations in the first 120 minutes: {:.1} requests/poll, {resyncs} resyncs after the first, {repaired} ranges repaired; exact at every poll from {} minutes after the switch went off on (--poll.verify-interval 60 minutes)",
+        "{polls} polls, PATCH re-activations in the first 120 minutes: {:.1} requests/poll, {resyncs} resyncs after the first, {repaired} ranges repaired; exact at every poll from {} minutes after the switch went off on (--poll.verify-interval 60 minutes); sessions held wrongly or missing, by minutes after the switch went off: {wrong:?}",
         requests as f64 / polls as f64,
-        exact_since.map_or("—".to_owned(), |m: i64| (m - 120).to_string())
+        exact_since.map_or("never".to_owned(), |m: i64| (m - 120).to_string())
     );
     shutdown.cancel();
+}
+
+/// Sessions the active set holds that the API does not list as active, and the other way
+/// round (a session held under the wrong user counts twice).
+async fn wrongly_held(sim: &Simulator, poller: &Poller) -> usize {
+    let held: std::collections::HashSet<(u64, String)> =
+        poller.held_sessions().await.into_iter().collect();
+    let listed: std::collections::HashSet<(u64, String)> = sim
+        .with_population(|p| p.active_sessions())
+        .into_iter()
+        .collect();
+    held.symmetric_difference(&listed).count()
 }
 
 /// Prints one table row; returns the average requests per poll.

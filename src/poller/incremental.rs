@@ -244,7 +244,8 @@ impl Incremental {
             before_s: Some(counts.now_ms / 1000),
         };
         let counted = repair::count(pager, &range).await?;
-        let located = repair::repair(pager, &mut self.set, vec![(range, counted)], budget).await?;
+        let differing = vec![(range, counted)];
+        let located = repair::repair(pager, &mut self.set, differing, (budget, 0)).await?;
         Ok(match located {
             Located::Repaired(repaired) => Some(repaired),
             Located::TooDear => None,
@@ -272,7 +273,9 @@ impl Incremental {
             held = self.set.count_created(&slice),
             "rolling check: a created-time range differs; repairing it"
         );
-        let located = repair::repair(pager, &mut self.set, vec![(slice, counted)], budget).await?;
+        // A slice of up to 16 pages is re-paged whole (see `repair::repair`).
+        let differing = vec![(slice, counted)];
+        let located = repair::repair(pager, &mut self.set, differing, (budget, 16)).await?;
         Ok(match located {
             Located::Repaired(repaired) => Some(repaired),
             Located::TooDear => None,

@@ -257,6 +257,20 @@ impl Poller {
         )
     }
 
+    /// Every held session: its ID's hash and its user (for the benches that count how many
+    /// sessions the set has wrong).
+    pub async fn held_sessions(&self) -> Vec<(u64, String)> {
+        let incremental = self.incremental.lock().await;
+        let (users, records) = incremental.set().export();
+        records
+            .iter()
+            .map(|r| {
+                let user = users.get(r.user as usize).copied().unwrap_or_default();
+                (r.id_hash, user.to_owned())
+            })
+            .collect()
+    }
+
     /// The pager of the counts part, for a caller's own counts (`check`).
     pub fn pager(&self) -> &Pager {
         &self.counts_pager

@@ -72,12 +72,15 @@ pub fn locating_cost(held: u64, page_size: u32) -> u64 {
 }
 
 /// Narrows `differing` (ranges with the API's count of each) down to pieces small enough to
-/// re-page, and re-pages them, within `budget` requests.
+/// re-page, and re-pages them, within `budget` requests. A piece of at most `whole_pages` pages
+/// is re-paged whole rather than cut: a failed proof's repair cuts as far as it pays
+/// (`whole_pages` 0), the rolling check's re-pages a small slice whole, so that an unseen ending
+/// and a re-activation that cancel out in one piece's count are mended with the rest.
 pub(super) async fn repair(
     pager: &Pager,
     set: &mut ActiveSet,
     differing: Vec<(CreatedRange, u64)>,
-    budget: u64,
+    (budget, whole_pages): (u64, u64),
 ) -> anyhow::Result<Located> {
     let start = pager.attempts();
     let page_size = u64::from(pager.page_size().max(1));
@@ -94,7 +97,7 @@ pub(super) async fn repair(
         let cuts = index.cuts(&range, parts as usize);
         let spent = pager.attempts() - start;
         // Cut while the pieces' counts cost less than re-paging the whole range.
-        if pages > cuts.len() as u64 + 2 && !cuts.is_empty() {
+        if pages > (cuts.len() as u64 + 2).max(whole_pages) && !cuts.is_empty() {
             if spent + cuts.len() as u64 + 1 > budget {
                 return Ok(Located::TooDear);
             }
@@ -230,14 +233,21 @@ fn filters(range: &CreatedRange) -> Vec<Filter> {
 /// Where the rolling check stands: the next slice starts after this second (`None`: at the
 /// oldest held session), in the how-manieth pass over the set.
 ///
-/// Each pass after the first starts with a shorter first slice, of a length drawn from the
-/// pass's number, so every boundary moves from pass to pass: a session wrongly held and one
-/// wrongly missing that cancel out in one slice's count (a re-activation by `PATCH` beside an
-/// unseen ending) fall into different slices of a later pass, and are found there.
+/// Each pass starts with the sessions created before the oldest held one, of which the set holds
+/// none: a re-activated old session (an old one is the likeliest to be re-activated: most ended
+/// sessions are old) is found there at once, and cannot hide behind an unseen ending among the
+/// oldest held sessions. The next slice of each pass after the first is shorter, of a length
+/// drawn from the pass's number, so every boundary moves from pass to pass: a session wrongly
+/// held and one wrongly missing that cancel out in one slice's count fall into different slices
+/// of a later pass, and are found there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct RollingCheck {
+    /// The next slice starts after this second; `None`: a pass begins.
     after_s: Option<i64>,
+    /// Passes completed.
     pass: u64,
+    /// Slices counted in this pass.
+    slice: u64,
 }
 
 impl RollingCheck {
@@ -245,13 +255,23 @@ impl RollingCheck {
     /// sessions from where the last slice ended, never past `now_s` (a session created after
     /// the poll's counts may not be held yet). The check moves on by that slice.
     pub fn next_slice(&mut self, set: &ActiveSet, share: usize, now_s: i64) -> CreatedRange {
+        self.slice += 1;
         let after_s = self.after_s;
-        let share = match after_s {
-            None if self.pass > 0 => {
-                let phase = crate::rng::SplitMix64::new(self.pass).next_f64();
-                ((share as f64 * (0.1 + 0.9 * phase)) as usize).max(1)
+        if after_s.is_none() {
+            // The pass's first slice: what was created before the oldest held session.
+            if let Some(oldest) = set.created_after_nth(None, 0).filter(|&s| s < now_s) {
+                self.after_s = Some(oldest - 1);
+                return CreatedRange {
+                    after_s: None,
+                    before_s: Some(oldest),
+                };
             }
-            _ => share,
+        }
+        let share = if self.slice == 2 && self.pass > 0 {
+            let phase = crate::rng::SplitMix64::new(self.pass).next_f64();
+            ((share as f64 * (0.1 + 0.9 * phase)) as usize).max(1)
+        } else {
+            share
         };
         let floor = after_s.map_or(i64::MIN, |a| a.saturating_add(2));
         let end = set
@@ -268,7 +288,7 @@ impl RollingCheck {
                 }
             }
             None => {
-                self.after_s = None;
+                (self.after_s, self.slice) = (None, 0);
                 self.pass += 1;
                 CreatedRange {
                     after_s,
@@ -324,7 +344,10 @@ mod tests {
             assert!(slices < 20, "the check does not move on");
         }
         assert!(seen.iter().all(|&n| n >= 1), "{seen:?}");
-        assert_eq!(slices, 10, "nine slices of 10, then the last 10 up to now");
+        assert_eq!(
+            slices, 11,
+            "what is older than any held session, nine slices of 10, then the last 10 up to now"
+        );
     }
 
     #[test]
@@ -334,6 +357,9 @@ mod tests {
         let mut check = RollingCheck::default();
         let mut firsts = Vec::new();
         for _ in 0..4 {
+            let oldest = check.next_slice(&set, 100, 5_000);
+            assert_eq!(oldest.before_s, Some(1_000), "older than any held session");
+            assert_eq!(set.count_created(&oldest), 0);
             firsts.push(check.next_slice(&set, 100, 5_000).before_s);
             while check.after_s.is_some() {
                 check.next_slice(&set, 100, 5_000);

@@ -162,6 +162,18 @@ impl Population {
         self.by_expiry[slot].insert((expires_ms, index));
     }
 
+    /// Every active session as the exporter keeps it: its ID's hash and its user (for the
+    /// benches that count how many sessions an active set has wrong).
+    pub fn active_sessions(&self) -> Vec<(u64, String)> {
+        self.active
+            .iter()
+            .map(|&i| {
+                let user = user_id(self.sessions[i as usize].user);
+                (crate::aggregate::hash_id(&session_id(i)), user)
+            })
+            .collect()
+    }
+
     /// Sessions deleted from the list.
     fn deleted(&self) -> usize {
         self.by_status[usize::from(DELETED)].len()
