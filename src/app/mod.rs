@@ -32,9 +32,7 @@ use crate::web_config::LiveWebConfig;
 pub use fleet::{Changes, Fleet, Shared, MAX_BODY_BYTES};
 pub use reload::Reloader;
 
-/// Sessions in the `--demo` population: big enough to look like a real project, small enough
-/// that even a full scan finishes in seconds.
-pub const DEMO_SESSIONS: u64 = 50_000;
+pub use crate::simulator::DEMO_SESSIONS;
 /// How often the demo population moves on. Coarser than a second on purpose: a poll's count
 /// requests rarely straddle a change, so `auto` keeps using its cheap filters.
 pub const DEMO_TICK: Duration = Duration::from_secs(5);

@@ -34,6 +34,9 @@ pub use population::{Changes, Params, Population, Semantics};
 pub const DEMO_PROJECT_ID: &str = "pro-demo";
 /// The API secret of the demo. Not a secret: it guards a simulator on loopback.
 pub const DEMO_SECRET: &str = "demo-secret";
+/// Sessions in the `--demo` population: big enough to look like a real project and to hold a
+/// day of its arrivals, small enough that even a full scan finishes in seconds.
+pub const DEMO_SESSIONS: u64 = 100_000;
 
 /// The simulated API: a population behind a lock, plus credentials, faults and counters.
 pub struct Simulator {

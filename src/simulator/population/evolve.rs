@@ -146,7 +146,7 @@ impl Population {
             return;
         }
         self.burst_debt = 0.0;
-        let share = 0.05 + self.rng.next_f64() * 0.10;
+        let share = super::params::MEAN_BURST_SHARE * (0.5 + self.rng.next_f64());
         let count = (self.active.len() as f64 * share) as u64;
         if self.rng.chance(0.5) {
             changes.revoked += self.end_random(count, Status::Revoked, now_ms);

@@ -52,6 +52,9 @@ pub struct Semantics {
     pub reactivate_by_patch: bool,
 }
 
+/// The share of the active sessions a burst ends, on average (5% to 15%).
+pub const MEAN_BURST_SHARE: f64 = 0.10;
+
 /// Share of the active sessions swapped an hour under [`Semantics::reactivate_by_patch`].
 pub const PATCH_SWAPS_PER_HOUR: f64 = 0.01;
 
@@ -74,16 +77,20 @@ impl Params {
         }
     }
 
-    /// Ends per second per active session: logouts, inactivity and revocations together.
+    /// Ends per second per active session: logouts, inactivity, revocations, and the bursts'
+    /// share spread over the time between them. Arrivals make up for all of them, so a
+    /// population stays at its level through its bursts (a burst dips it, new sessions bring it
+    /// back), and the history is generated in that same steady state.
     pub fn end_rate(&self) -> f64 {
-        [
+        let ends: f64 = [
             self.mean_time_to_logout,
             self.mean_time_to_inactivity,
             self.mean_time_to_revocation,
         ]
         .iter()
         .map(|mean| 1.0 / mean.as_secs_f64().max(1.0))
-        .sum()
+        .sum();
+        ends + MEAN_BURST_SHARE / self.mean_time_between_bursts.as_secs_f64().max(1.0)
     }
 
     /// New sessions per second, in the history and live alike: the rate at which, with sessions
@@ -97,14 +104,18 @@ impl Params {
 
 impl Params {
     /// [`Params::realistic`], with the clock of events sped up for `--demo`: users log out,
-    /// go idle and get revoked a few times faster, and a burst comes every few minutes, so that a
-    /// dashboard shows movement within the first minutes instead of the first hour.
+    /// go idle and get revoked a few times faster, and a burst comes every ten minutes or so, so
+    /// that a dashboard shows movement within the first minutes instead of the first hour. One
+    /// session in 40 is active: at that churn, the arrivals of a day (which make up for every
+    /// ending, bursts included) take most of `sessions`.
     pub fn demo(sessions: u64, seed: u64) -> Self {
         Params {
+            active: sessions / 40,
+            users: u32::try_from((sessions / 100).max(1)).unwrap_or(u32::MAX),
             mean_time_to_logout: Duration::from_secs(2 * 3600),
             mean_time_to_inactivity: Duration::from_secs(4 * 3600),
             mean_time_to_revocation: Duration::from_secs(24 * 3600),
-            mean_time_between_bursts: Duration::from_secs(4 * 60),
+            mean_time_between_bursts: Duration::from_secs(10 * 60),
             ..Params::realistic(sessions, seed)
         }
     }
