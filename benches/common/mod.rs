@@ -61,6 +61,7 @@ pub fn config(project_id: &str, secret: &str, settings: Settings, clock: Clock) 
         limits: Limits::default(),
         clock,
         storage: None,
+        auto_reload_interval: Duration::ZERO,
     }
 }
 

@@ -49,6 +49,8 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     limits: Limits,
+    /// `--config.auto-reload-interval`.
+    auto_reload: std::time::Duration,
 }
 
 impl App {
@@ -122,6 +124,7 @@ impl App {
             listener,
             router,
             limits: config.limits,
+            auto_reload: config.auto_reload_interval,
         })
     }
 
@@ -134,6 +137,10 @@ impl App {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.fleet.start_polling();
         tokio::spawn(Arc::clone(&self.reloader).on_hangup(shutdown.child_token()));
+        if !self.auto_reload.is_zero() && self.reloader.file.is_some() {
+            let watch = Arc::clone(&self.reloader).watch(self.auto_reload, shutdown.child_token());
+            tokio::spawn(watch);
+        }
         tracing::info!(address = %self.address, tls = self.web.current().tls.is_some(), "listening");
         let served = server::serve(
             self.listener,

@@ -1,5 +1,6 @@
-//! Reloading: SIGHUP and `POST /-/reload` re-read `--config.file` and `--web.config.file`,
-//! and either both take effect or neither does. The outcome lands in
+//! Reloading: SIGHUP, `POST /-/reload` and a change of the files' content (checked every
+//! `--config.auto-reload-interval`) re-read `--config.file` and `--web.config.file`, and either
+//! both take effect or neither does. The outcome lands in
 //! `corbado_exporter_config_last_reload_successful`.
 
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fleet::Fleet;
 use crate::clock;
-use crate::config::{ConfigFile, Settings};
+use crate::config::{ConfigFile, ProjectConfig, Settings};
 use crate::published::Published;
 use crate::server::Reload;
 use crate::shard::Shard;
@@ -27,6 +28,17 @@ pub struct Reloader {
     pub published: Arc<Published>,
     /// One reload at a time: a SIGHUP and a `POST` arriving together must not interleave.
     lock: Mutex<()>,
+    /// What the content check saw last, so that it reloads on a change only, and a broken file
+    /// is reloaded (and logged) once per distinct content.
+    seen: Mutex<Option<Seen>>,
+}
+
+/// The content of `--config.file` and of every file it names (secrets, CA bundles), as read.
+#[derive(PartialEq)]
+enum Seen {
+    Valid(Vec<ProjectConfig>),
+    /// The file's bytes and what was wrong with them (or with a file they name).
+    Broken(Vec<u8>, String),
 }
 
 impl Reloader {
@@ -46,6 +58,54 @@ impl Reloader {
             web,
             published,
             lock: Mutex::new(()),
+            seen: Mutex::new(None),
+        }
+    }
+
+    /// Reads `--config.file` and the files it names, and reloads when their content differs
+    /// from what the last check saw (a Kubernetes ConfigMap or Secret volume swaps a `..data`
+    /// symlink: the content changes, the modification time of the path read need not). The
+    /// first check only takes note. Returns whether it reloaded.
+    pub fn reload_if_changed(&self) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        let now = match file.load(&self.base, &|name| std::env::var(name).ok()) {
+            Ok(projects) => Seen::Valid(projects),
+            Err(error) => Seen::Broken(
+                std::fs::read(&file.path).unwrap_or_default(),
+                error.to_string(),
+            ),
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let first = seen.is_none();
+        if seen.as_ref() == Some(&now) {
+            return false;
+        }
+        *seen = Some(now);
+        drop(seen);
+        if first {
+            return false;
+        }
+        tracing::info!("the configuration files changed; reloading");
+        // The outcome is logged and recorded by the reload itself.
+        let _ = self.reload_files();
+        true
+    }
+
+    /// Checks the files' content every `every` until `shutdown`.
+    pub async fn watch(self: Arc<Self>, every: std::time::Duration, shutdown: CancellationToken) {
+        self.reload_if_changed();
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {
+                    self.reload_if_changed();
+                }
+            }
         }
     }
 

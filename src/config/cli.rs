@@ -258,6 +258,11 @@ pub struct ExporterArgs {
     )]
     pub config_file: Option<PathBuf>,
 
+    /// How often --config.file and the secret and CA files it names are checked for a change
+    /// of content; a change reloads as SIGHUP does. 0 = only SIGHUP and POST /-/reload.
+    #[arg(long = "config.auto-reload-interval", default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub auto_reload_interval: Duration,
+
     /// This instance's shard among --total-shards, or auto: the number after the last '-' of
     /// the host name (a StatefulSet pod's ordinal).
     #[arg(long = "shard", default_value = "0", value_parser = parse_shard, value_name = "N|auto")]

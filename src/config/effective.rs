@@ -29,6 +29,7 @@ pub struct InstanceView {
     per_user_id_key: Option<&'static str>,
     storage_path: Option<String>,
     storage_save_interval: Option<String>,
+    config_auto_reload_interval: String,
 }
 
 /// One project, as `/config` shows it.
@@ -84,6 +85,8 @@ impl InstanceView {
             total_shards: config.shard.total,
             per_user_max_id_length: config.max_user_id_length,
             per_user_id_key: config.user_id_key.as_ref().map(|_| REDACTED),
+            config_auto_reload_interval: humantime::format_duration(config.auto_reload_interval)
+                .to_string(),
             storage_path: config.storage.as_ref().map(|s| s.dir.display().to_string()),
             storage_save_interval: config
                 .storage

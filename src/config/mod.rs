@@ -82,6 +82,8 @@ pub struct Config {
     pub clock: Clock,
     /// `--storage.path` and `--storage.save-interval`.
     pub storage: Option<Storage>,
+    /// `--config.auto-reload-interval`; zero: no content check.
+    pub auto_reload_interval: std::time::Duration,
 }
 
 /// Where each project's state is kept across restarts, and how often it is written.
@@ -137,6 +139,7 @@ impl Config {
                 ..Limits::default()
             },
             clock: Clock::System,
+            auto_reload_interval: args.auto_reload_interval,
             storage: args.storage_path.map(|dir| Storage {
                 dir,
                 save_interval: args.storage_save_interval,

@@ -162,7 +162,7 @@ fn corrupt(body: &mut String, injected: &Injected) {
 }
 
 fn authorized(sim: &Simulator, headers: &HeaderMap) -> bool {
-    basic_auth::parse(headers).is_some_and(|c| c.user == sim.project_id && c.password == sim.secret)
+    basic_auth::parse(headers).is_some_and(|c| c.user == sim.project_id && sim.accepts(&c.password))
 }
 
 fn parse_query(query: &str) -> Result<ListQuery, Vec<ValidationError>> {

@@ -43,6 +43,8 @@ pub struct Simulator {
     population: RwLock<Population>,
     project_id: String,
     secret: String,
+    /// A second secret accepted beside the first, as during a rotation of the API secret.
+    rotated_secret: Mutex<Option<String>>,
     faults: Mutex<Faults>,
     fault_rng: Mutex<crate::rng::SplitMix64>,
     requests: AtomicU64,
@@ -54,11 +56,32 @@ pub struct Simulator {
 }
 
 impl Simulator {
+    /// Accepts `secret` too from now on, as Corbado accepts the old and the new secret while
+    /// one is rotated.
+    pub fn add_secret(&self, secret: &str) {
+        *self
+            .rotated_secret
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(secret.to_owned());
+    }
+
+    /// Whether `password` is one of the secrets this simulator accepts.
+    fn accepts(&self, password: &str) -> bool {
+        password == self.secret
+            || self
+                .rotated_secret
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_deref()
+                == Some(password)
+    }
+
     pub fn new(population: Population, project_id: &str, secret: &str) -> Arc<Self> {
         Arc::new(Simulator {
             population: RwLock::new(population),
             project_id: project_id.to_owned(),
             secret: secret.to_owned(),
+            rotated_secret: Mutex::new(None),
             faults: Mutex::new(Faults::default()),
             fault_rng: Mutex::new(crate::rng::SplitMix64::new(0x5eed)),
             requests: AtomicU64::new(0),

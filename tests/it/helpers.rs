@@ -154,6 +154,7 @@ pub fn config(api_url: &str, strategy: Strategy) -> Config {
         limits: Limits::default(),
         clock: Clock::System,
         storage: None,
+        auto_reload_interval: Duration::ZERO,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area. Every test starts its own simulator
 //! and exporter on port 0, so they run in parallel without sharing anything.
 
+mod autoreload;
 mod check;
 mod cli;
 mod dashboard;

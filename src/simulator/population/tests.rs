@@ -293,7 +293,10 @@ fn the_demo_holds_its_level_through_its_bursts_for_an_hour() {
         let active = p.active_count() as f64;
         (low, high) = (low.min(active), high.max(active));
     }
-    assert!(bursts >= 5, "the hour needs its bursts to mean anything: {bursts}");
+    assert!(
+        bursts >= 5,
+        "the hour needs its bursts to mean anything: {bursts}"
+    );
     assert!(
         low >= first * 0.85 && high <= first * 1.15,
         "{first} active at first, then between {low} and {high}"
