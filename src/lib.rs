@@ -20,6 +20,7 @@
 //! Each module imports only modules listed above it (leaves first); none imports one that
 //! imports it back, and only the wiring (`app`, `commands`) and `main` import `config`.
 //! - `secret.rs`: the `Secret` type that never prints its value.
+//! - `yaml.rs`: the one YAML reader and writer, and errors that keep the line but quote nothing.
 //! - `clock.rs`: Unix milliseconds and a poll's whole-second `now`.
 //! - `journal.rs`: a project's last polls, last error and last hour's requests (status page).
 //! - `logs.rs`: the ring of the last 500 log lines at `info` and above (`/logs`).
@@ -52,6 +53,7 @@
 //! - `commands.rs`: the `simulator`, `healthcheck` and `user-label` subcommands.
 
 pub mod secret;
+pub mod yaml;
 
 pub mod clock;
 pub mod journal;

@@ -101,7 +101,7 @@ impl InstanceView {
             instance: self,
             projects: projects.iter().map(|p| project(p)).collect(),
         };
-        let body = serde_yaml::to_string(&page)
+        let body = crate::yaml::to_string(&page)
             .unwrap_or_else(|e| format!("# the configuration could not be rendered: {e}\n"));
         format!(
             "# The effective configuration of this corbado-exporter: flags, environment, \
@@ -164,12 +164,12 @@ mod tests {
         let projects = config.projects();
         let yaml = InstanceView::of(&config).render(&projects.iter().collect::<Vec<_>>());
         assert!(!yaml.contains(secret), "{yaml}");
-        assert!(yaml.contains("api_secret: '[redacted]'"), "{yaml}");
+        assert!(yaml.contains("api_secret: \"[redacted]\""), "{yaml}");
         assert!(yaml.contains("strategy: auto"), "{yaml}");
         assert!(yaml.contains("poll_interval: 1m"), "{yaml}");
         assert!(yaml.contains("- 15m"), "{yaml}");
-        let page: BTreeMap<String, serde_yaml::Value> =
-            serde_yaml::from_str(&yaml).expect("the page is YAML");
+        let page: BTreeMap<String, serde_json::Value> =
+            crate::yaml::from_str(&yaml).expect("the page is YAML");
         for key in ["listen_address", "projects", "total_shards", "source"] {
             assert!(page.contains_key(key), "{key} in {yaml}");
         }

@@ -356,17 +356,27 @@ impl ConfigFile {
 /// Parses the YAML; an error reads `LINE:COLUMN: PATH: what`.
 fn parse(text: &str) -> Result<RawFile, String> {
     let _parsing = Parsing::begin();
-    serde_yaml::from_str::<RawFile>(text).map_err(|e| {
-        let message = e.to_string();
-        match e.location() {
-            Some(at) => {
-                let suffix = format!(" at line {} column {}", at.line(), at.column());
-                let message = message.strip_suffix(&suffix).unwrap_or(&message);
-                format!("{}:{}: {message}", at.line(), at.column())
+    crate::yaml::from_str::<RawFile>(text).map_err(|e| match e.at {
+        Some((line, column)) => match key_on_line(text, line) {
+            Some(key) if !e.message.contains(key) => {
+                format!("{line}:{column}: {key}: {}", e.message)
             }
-            None => format!(" {message}"),
-        }
+            _ => format!("{line}:{column}: {}", e.message),
+        },
+        None => format!(" {}", e.message),
     })
+}
+
+/// The key that line `line` (1-based) of `text` sets, if it sets one: what a refused value
+/// belongs to. Only the key is taken, never the value (which may be a secret).
+fn key_on_line(text: &str, line: u64) -> Option<&str> {
+    let content = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let content = content.trim_start().trim_start_matches("- ");
+    let (key, _) = content.split_once(':')?;
+    let key = key.trim();
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(key)
 }
 
 /// One project: its keys over the defaults over the flags. Errors here concern files and

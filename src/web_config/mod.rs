@@ -105,7 +105,7 @@ impl WebConfig {
         let raw: RawWebConfig = if text.trim().is_empty() {
             RawWebConfig::default()
         } else {
-            serde_yaml::from_str(&text).map_err(|e| error(e.to_string()))?
+            crate::yaml::from_str(&text).map_err(|e| error(e.to_string()))?
         };
         let base = path.parent().unwrap_or(Path::new("."));
         let tls = raw

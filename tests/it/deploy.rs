@@ -3,7 +3,7 @@
 
 use corbado_exporter::config::{ConfigFile, ProjectConfig};
 use corbado_exporter::poller::Strategy;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use crate::helpers::{
     config, exporter, free_port, repo, run_tool, settings, spawn_app, spawn_sim, tool_available,
@@ -13,11 +13,10 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// Every document of a YAML file of the repository, read by the exporter's own YAML parser
+/// into JSON values (which index the same way).
 fn yaml_docs(path: &str) -> Vec<Value> {
-    use serde::Deserialize as _;
-    serde_yaml::Deserializer::from_str(&read(path))
-        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{path}: {e}")))
-        .collect()
+    serde_saphyr::from_multiple::<Value>(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[test]
@@ -58,14 +57,14 @@ fn the_dockerfile_is_multi_stage_pinned_locked_and_unprivileged() {
 #[test]
 fn docker_compose_is_valid_and_every_file_it_mounts_exists() {
     let compose = &yaml_docs("deploy/docker-compose.yml")[0];
-    let services = compose["services"].as_mapping().expect("services");
+    let services = compose["services"].as_object().expect("services");
     assert!(["exporter", "prometheus", "grafana"]
         .iter()
         .all(|s| services.contains_key(*s)));
     let command = compose["services"]["exporter"]["command"][0].as_str();
     assert_eq!(command, Some("--demo"));
     for (name, service) in services {
-        for volume in service["volumes"].as_sequence().into_iter().flatten() {
+        for volume in service["volumes"].as_array().into_iter().flatten() {
             let host = volume
                 .as_str()
                 .expect("short volume syntax")
@@ -112,14 +111,14 @@ fn the_two_project_compose_example_loads_and_mounts_what_it_names() {
     let compose = &yaml_docs("deploy/docker-compose.projects.yml")[0];
     let exporter = &compose["services"]["exporter"];
     let command: Vec<&str> = exporter["command"]
-        .as_sequence()
+        .as_array()
         .expect("command")
         .iter()
         .filter_map(Value::as_str)
         .collect();
     assert!(command.contains(&"--config.file=/etc/corbado-exporter/projects.yml"));
     assert!(command.contains(&"--storage.path=/var/lib/corbado-exporter"));
-    let volumes = compose["volumes"].as_mapping().expect("named volumes");
+    let volumes = compose["volumes"].as_object().expect("named volumes");
     assert!(
         volumes.contains_key("state"),
         "a named volume for the state"
@@ -130,7 +129,7 @@ fn the_two_project_compose_example_loads_and_mounts_what_it_names() {
         "/run/secrets/",
     );
     assert_eq!(projects.len(), 2);
-    let secrets = compose["secrets"].as_mapping().expect("secrets");
+    let secrets = compose["secrets"].as_object().expect("secrets");
     for project in &projects {
         let name = project.id.replace("pro-", "corbado-");
         assert!(
@@ -152,7 +151,7 @@ fn the_sharded_statefulset_reads_its_ordinal_and_every_project_has_its_secret() 
     assert_eq!(set["kind"], "StatefulSet");
     let pod = &set["spec"]["template"]["spec"];
     let args: Vec<&str> = pod["containers"][0]["args"]
-        .as_sequence()
+        .as_array()
         .expect("args")
         .iter()
         .filter_map(Value::as_str)
@@ -183,7 +182,7 @@ fn the_sharded_statefulset_reads_its_ordinal_and_every_project_has_its_secret() 
     assert!(args.contains(&"--config.file=/etc/corbado-exporter/projects.yml"));
     let projects = load_example_projects("sharded", projects_yml, "/run/secrets/corbado/");
     let secret = &yaml_docs("deploy/kubernetes/sharded/secret.yaml")[0];
-    let keys = secret["stringData"].as_mapping().expect("keys");
+    let keys = secret["stringData"].as_object().expect("keys");
     for project in &projects {
         assert!(
             keys.contains_key(project.id.as_str()),
@@ -192,7 +191,7 @@ fn the_sharded_statefulset_reads_its_ordinal_and_every_project_has_its_secret() 
         );
     }
     let mounts = pod["containers"][0]["volumeMounts"]
-        .as_sequence()
+        .as_array()
         .expect("mounts");
     assert!(mounts
         .iter()
@@ -241,7 +240,7 @@ fn kubernetes_manifests_parse_and_wire_probes_and_the_secret_file() {
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/-/healthy");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/-/ready");
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
-    let env = container["env"].as_sequence().expect("env");
+    let env = container["env"].as_array().expect("env");
     assert!(env.iter().any(|e| e["name"] == "CORBADO_API_SECRET_FILE"));
     assert!(
         !env.iter().any(|e| e["name"] == "CORBADO_API_SECRET"),
@@ -250,12 +249,12 @@ fn kubernetes_manifests_parse_and_wire_probes_and_the_secret_file() {
     let volume = &deployment["spec"]["template"]["spec"]["volumes"][0];
     assert_eq!(volume["secret"]["secretName"], "corbado-exporter");
     let state = &deployment["spec"]["template"]["spec"]["volumes"][1];
-    assert!(state["emptyDir"].is_mapping(), "an emptyDir for the state");
-    let args = container["args"].as_sequence().expect("args");
+    assert!(state["emptyDir"].is_object(), "an emptyDir for the state");
+    let args = container["args"].as_array().expect("args");
     assert!(args
         .iter()
         .any(|a| a == "--storage.path=/var/lib/corbado-exporter"));
-    let mounts = container["volumeMounts"].as_sequence().expect("mounts");
+    let mounts = container["volumeMounts"].as_array().expect("mounts");
     assert!(mounts
         .iter()
         .any(|m| m["name"] == state["name"] && m["mountPath"] == "/var/lib/corbado-exporter"));
@@ -267,14 +266,14 @@ fn the_prometheus_rule_carries_the_same_rules_as_the_rule_files() {
     let mut expected: Vec<Value> = Vec::new();
     for file in ["prometheus/recording.yml", "prometheus/alerts.yml"] {
         let doc = &yaml_docs(file)[0];
-        expected.extend(doc["groups"].as_sequence().expect("groups").iter().cloned());
+        expected.extend(doc["groups"].as_array().expect("groups").iter().cloned());
     }
     // The operator names the job after the Service.
-    let text = serde_yaml::to_string(&expected)
-        .expect("yaml")
+    let text = serde_json::to_string(&expected)
+        .expect("json")
         .replace(r#"job=\"corbado\""#, r#"job=\"corbado-exporter\""#)
         .replace(r#"job="corbado""#, r#"job="corbado-exporter""#);
-    let expected: Value = serde_yaml::from_str(&text).expect("yaml");
+    let expected: Value = serde_json::from_str(&text).expect("json");
     assert_eq!(rule["spec"]["groups"], expected);
 }
 
