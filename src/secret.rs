@@ -26,6 +26,14 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Read from a string (the web config's inline `key`); a value of another type is refused by
+/// serde before it becomes one.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")

@@ -1,5 +1,6 @@
-//! What every request passes before its handler: the cap on requests served at once (health
-//! probes exempt), basic auth against the web config, and the web config's response headers.
+//! What every request passes before its handler: the cap on requests served at once and the
+//! web config's `rate_limit` (health probes exempt from both), basic auth against the web
+//! config, and the web config's response headers.
 
 use std::sync::Arc;
 
@@ -46,6 +47,19 @@ pub async fn guard(State(gate): State<Gate>, request: Request, next: Next) -> Re
         },
         _ => None,
     };
+    if !probe {
+        if let Some(limit) = gate.web.current().rate_limit.as_ref() {
+            if !limit.try_take() {
+                let retry = HeaderValue::from(limit.retry_after_seconds());
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, retry)],
+                    "Too many requests (rate_limit of --web.config.file)\n",
+                )
+                    .into_response();
+            }
+        }
+    }
     let credentials = basic_auth::parse(request.headers());
     let mut response = match gate.web.authorize(credentials.as_ref()).await {
         Access::Open | Access::Granted => next.run(request).await,

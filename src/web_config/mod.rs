@@ -9,10 +9,14 @@
 //! - this file: the YAML and its validation into a [`WebConfig`];
 //! - [`tls`]: the TLS acceptor, built from `tls_server_config`;
 //! - [`auth`]: checking basic-auth credentials against the bcrypt hashes;
-//! - [`live`]: the current configuration, reloaded when the file changes or on SIGHUP.
+//! - [`live`]: the current configuration, reloaded when the file changes or on SIGHUP;
+//! - [`rate_limit`]: the token bucket of `rate_limit`;
+//! - `sans`: `client_allowed_sans`, checked after a client's chain verifies.
 
 pub mod auth;
 pub mod live;
+pub mod rate_limit;
+mod sans;
 pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};
@@ -41,6 +45,15 @@ struct RawWebConfig {
     tls_server_config: Option<tls::RawTls>,
     http_server_config: Option<RawHttp>,
     basic_auth_users: Option<BTreeMap<String, String>>,
+    rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    /// A duration (`1s`, `100ms`): one request's worth of tokens comes every interval.
+    interval: String,
+    burst: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +70,8 @@ pub struct WebConfig {
     /// User name → bcrypt hash.
     pub users: HashMap<String, String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `rate_limit`: shared by every request (health probes excepted).
+    pub rate_limit: Option<std::sync::Arc<rate_limit::RateLimit>>,
 }
 
 impl fmt::Debug for WebConfig {
@@ -65,6 +80,7 @@ impl fmt::Debug for WebConfig {
             .field("tls", &self.tls.is_some())
             .field("users", &self.users.keys().collect::<Vec<_>>())
             .field("headers", &self.headers)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -122,6 +138,15 @@ impl WebConfig {
                 .transpose()
                 .map_err(error)?
                 .unwrap_or_default(),
+            rate_limit: raw
+                .rate_limit
+                .map(|r| {
+                    let interval = humantime::parse_duration(&r.interval)
+                        .map_err(|e| format!("rate_limit.interval {:?}: {e}", r.interval))?;
+                    rate_limit::RateLimit::new(interval, r.burst).map(std::sync::Arc::new)
+                })
+                .transpose()
+                .map_err(error)?,
         })
     }
 }

@@ -6,30 +6,36 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::server::WebPkiClientVerifier;
+
+use super::sans::AllowedSans;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
 
-/// `tls_server_config` as written.
+use crate::secret::Secret;
+
+/// `tls_server_config` as written. Certificates, the key and the client CA come from a file or
+/// inline (PEM in the YAML), one of the two for each.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTls {
     cert_file: Option<PathBuf>,
+    cert: Option<String>,
     key_file: Option<PathBuf>,
+    /// Inline PEM: never printed.
+    key: Option<Secret>,
     client_auth_type: Option<String>,
     client_ca_file: Option<PathBuf>,
+    client_ca: Option<String>,
+    client_allowed_sans: Option<Vec<String>>,
     min_version: Option<String>,
     max_version: Option<String>,
     cipher_suites: Option<Vec<String>>,
     curve_preferences: Option<Vec<String>>,
     prefer_server_cipher_suites: Option<bool>,
 }
-
-type ServerBuilder = rustls::ConfigBuilder<rustls::ServerConfig, rustls::WantsVerifier>;
-type ServerBuilderWithAuth =
-    rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>;
 
 /// Builds the acceptor; relative paths are taken from `base`, the web config file's folder.
 pub(super) fn build(raw: RawTls, base: &Path) -> Result<TlsAcceptor, String> {
@@ -40,19 +46,25 @@ pub(super) fn build(raw: RawTls, base: &Path) -> Result<TlsAcceptor, String> {
             base.join(p)
         }
     };
-    let (Some(cert_file), Some(key_file)) = (&raw.cert_file, &raw.key_file) else {
-        return Err("tls_server_config: cert_file and key_file are both required".into());
+    let certs = match (&raw.cert_file, &raw.cert) {
+        (Some(file), None) => read_certificates(&resolve(file), "cert_file")?,
+        (None, Some(pem)) => inline_certificates(pem, "cert")?,
+        _ => return Err("tls_server_config: exactly one of cert_file and cert is required".into()),
     };
-    let certs = read_certificates(&resolve(cert_file), "cert_file")?;
     if certs.is_empty() {
-        return Err(format!(
-            "tls_server_config.cert_file {}: no certificate",
-            resolve(cert_file).display()
-        ));
+        return Err("tls_server_config: the certificate holds no certificate".into());
     }
-    let key_file = resolve(key_file);
-    let key = PrivateKeyDer::from_pem_file(&key_file)
-        .map_err(|e| format!("tls_server_config.key_file {}: {e}", key_file.display()))?;
+    let key = match (&raw.key_file, &raw.key) {
+        (Some(file), None) => {
+            let file = resolve(file);
+            PrivateKeyDer::from_pem_file(&file)
+                .map_err(|e| format!("tls_server_config.key_file {}: {e}", file.display()))?
+        }
+        // The error names the key, never its content.
+        (None, Some(pem)) => PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
+            .map_err(|_| "tls_server_config.key: not a PEM private key".to_owned())?,
+        _ => return Err("tls_server_config: exactly one of key_file and key is required".into()),
+    };
 
     let versions = tls_versions(raw.min_version.as_deref(), raw.max_version.as_deref())?;
     if raw.cipher_suites.is_some()
@@ -65,13 +77,29 @@ pub(super) fn build(raw: RawTls, base: &Path) -> Result<TlsAcceptor, String> {
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls_server_config: {e}"))?;
-    let client_ca = raw.client_ca_file.as_ref().map(resolve);
-    let builder = client_auth(
-        builder,
-        raw.client_auth_type.as_deref().unwrap_or("NoClientCert"),
-        client_ca.as_deref(),
-        provider,
-    )?;
+    let client_ca = match (&raw.client_ca_file, &raw.client_ca) {
+        (Some(file), None) => Some(read_certificates(&resolve(file), "client_ca_file")?),
+        (None, Some(pem)) => Some(inline_certificates(pem, "client_ca")?),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err("tls_server_config: client_ca_file and client_ca are exclusive".into())
+        }
+    };
+    let auth_type = raw.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    let verifier = client_verifier(auth_type, client_ca, provider)?;
+    let builder = match (verifier, raw.client_allowed_sans) {
+        (None, Some(_)) => {
+            return Err(format!(
+                "tls_server_config: client_allowed_sans needs client certificates verified \
+                 (client_auth_type {auth_type} verifies none)"
+            ))
+        }
+        (None, None) => builder.with_no_client_auth(),
+        (Some(verifier), None) => builder.with_client_cert_verifier(verifier),
+        (Some(verifier), Some(sans)) => {
+            builder.with_client_cert_verifier(Arc::new(AllowedSans::new(verifier, sans)?))
+        }
+    };
     let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|e| format!("tls_server_config: certificate and key do not fit: {e}"))?;
@@ -85,29 +113,34 @@ fn read_certificates(path: &Path, field: &str) -> Result<Vec<CertificateDer<'sta
         .map_err(|e| format!("tls_server_config.{field} {}: {e}", path.display()))
 }
 
-/// The `client_auth_type` modes that verify what they accept; the others are refused.
-fn client_auth(
-    builder: ServerBuilder,
+/// Certificates from PEM written into the web config under `field`.
+fn inline_certificates(pem: &str, field: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("tls_server_config.{field}: {e}"))
+}
+
+/// The verifier of client certificates for `client_auth_type` (`None`: none asked for); the
+/// modes that accept certificates nobody verified are refused.
+fn client_verifier(
     auth_type: &str,
-    client_ca: Option<&Path>,
+    client_ca: Option<Vec<CertificateDer<'static>>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
-) -> Result<ServerBuilderWithAuth, String> {
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, String> {
     match auth_type {
-        "NoClientCert" => Ok(builder.with_no_client_auth()),
+        "NoClientCert" => Ok(None),
         "RequireAndVerifyClientCert" | "VerifyClientCertIfGiven" => {
-            let Some(ca_file) = client_ca else {
+            let Some(cas) = client_ca else {
                 return Err(format!(
-                    "tls_server_config: client_auth_type {auth_type} needs client_ca_file"
+                    "tls_server_config: client_auth_type {auth_type} needs client_ca_file or \
+                     client_ca"
                 ));
             };
             let mut roots = RootCertStore::empty();
-            for ca in read_certificates(ca_file, "client_ca_file")? {
-                roots.add(ca).map_err(|e| {
-                    format!(
-                        "tls_server_config.client_ca_file {}: {e}",
-                        ca_file.display()
-                    )
-                })?;
+            for ca in cas {
+                roots
+                    .add(ca)
+                    .map_err(|e| format!("tls_server_config: client CA: {e}"))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = if auth_type == "VerifyClientCertIfGiven" {
@@ -115,11 +148,10 @@ fn client_auth(
             } else {
                 verifier
             };
-            Ok(builder.with_client_cert_verifier(
-                verifier
-                    .build()
-                    .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?,
-            ))
+            let verifier = verifier
+                .build()
+                .map_err(|e| format!("tls_server_config: client CA: {e}"))?;
+            Ok(Some(verifier))
         }
         "RequestClientCert" | "RequireAnyClientCert" => Err(format!(
             "tls_server_config: client_auth_type {auth_type} accepts certificates nobody \

@@ -23,3 +23,4 @@ mod simulator;
 mod state;
 mod status;
 mod strategies;
+mod web_config;

@@ -20,15 +20,16 @@ use crate::helpers::{
     SECRET,
 };
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in a folder.
-struct Pki {
-    dir: PathBuf,
-    ca: String,
+/// A CA, a server certificate for 127.0.0.1 and a client certificate (SAN `scraper`), as PEM
+/// files in a folder.
+pub struct Pki {
+    pub dir: PathBuf,
+    pub ca: String,
     client_identity: String,
 }
 
 impl Pki {
-    fn new(name: &str) -> Pki {
+    pub fn new(name: &str) -> Pki {
         let dir = std::env::temp_dir().join(format!("corbado-pki-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -60,7 +61,7 @@ impl Pki {
         }
     }
 
-    fn web_config(&self, name: &str, extra: &str) -> PathBuf {
+    pub fn web_config(&self, name: &str, extra: &str) -> PathBuf {
         let path = self.dir.join(name);
         std::fs::write(
             &path,
@@ -70,7 +71,7 @@ impl Pki {
         path
     }
 
-    fn client(&self, with_identity: bool) -> reqwest::Client {
+    pub fn client(&self, with_identity: bool) -> reqwest::Client {
         let mut builder = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(self.ca.as_bytes()).expect("ca"))
             .timeout(Duration::from_secs(5));
@@ -83,7 +84,7 @@ impl Pki {
     }
 }
 
-async fn app_with_web_config(path: PathBuf) -> TestApp {
+pub async fn app_with_web_config(path: PathBuf) -> TestApp {
     let sim = spawn_sim(500, 1).await;
     let mut cfg = config(&sim.api_url(), Strategy::Scan);
     cfg.web_config = Some(WebConfigFile::load(path).expect("valid web config"));
