@@ -203,7 +203,7 @@ impl Simulator {
     fn plan_faults(&self, n: u64, page: u64) -> Plan {
         let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((every, step)) = faults.advance_every {
-            if every > 0 && n % every == 0 {
+            if every > 0 && n.is_multiple_of(every) {
                 let changes = {
                     let mut population = self.write();
                     let to = population.clock_ms() + clock::millis(step);

@@ -46,6 +46,15 @@ pub(super) fn build(raw: RawTls, base: &Path) -> Result<TlsAcceptor, String> {
             base.join(p)
         }
     };
+    // Both halves named before either is read, so that a missing one is what the error says.
+    if raw.cert_file.is_some() == raw.cert.is_some() || raw.key_file.is_some() == raw.key.is_some()
+    {
+        return Err(
+            "tls_server_config: exactly one of cert_file and cert, and exactly one of \
+                    key_file and key, are required"
+                .into(),
+        );
+    }
     let certs = match (&raw.cert_file, &raw.cert) {
         (Some(file), None) => read_certificates(&resolve(file), "cert_file")?,
         (None, Some(pem)) => inline_certificates(pem, "cert")?,
