@@ -76,6 +76,11 @@ async fn promtool_finds_nothing_wrong_with_a_scrape_of_several_projects_and_ever
         })
         .await;
     }
+    // Each project keeps its own state file.
+    for id in ["pro-a", "pro-b"] {
+        let file = corbado_exporter::storage::path_for(&dir.join("state"), id);
+        assert!(file.is_file(), "{} is missing", file.display());
+    }
     let text = app.scrape().await;
     for family in FAMILIES {
         assert!(
