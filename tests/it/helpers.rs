@@ -68,6 +68,26 @@ impl Drop for TestSim {
     }
 }
 
+/// With every page refused (400) whose filters include one that starts with `prefix`, moves
+/// `clock` and the population on by `by` and polls `app` once: the poll must fail, and this is
+/// its error, as the log would print it.
+pub async fn poll_with_pages_refused(
+    sim: &TestSim,
+    app: &TestApp,
+    clock: &Clock,
+    by: Duration,
+    prefix: &str,
+) -> String {
+    sim.sim.set_faults(corbado_exporter::simulator::Faults {
+        fail_paging: Some((prefix.into(), 400)),
+        ..Default::default()
+    });
+    let now = clock.advance(by);
+    sim.sim.advance(now);
+    let error = app.poller.poll_once().await.expect_err("pages refused");
+    format!("{error:#}")
+}
+
 /// A realistic, frozen population of `sessions` sessions generated as of now.
 pub async fn spawn_sim(sessions: u64, seed: u64) -> TestSim {
     let population = Population::generate(

@@ -13,7 +13,7 @@ use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::poller::{PollMethod, PollReport, ResyncReason, Strategy};
 use corbado_exporter::simulator::{Faults, Params, Population, Semantics};
 
-use crate::helpers::{config, serve_sim, spawn_app, TestApp, TestSim};
+use crate::helpers::{config, poll_with_pages_refused, serve_sim, spawn_app, TestApp, TestSim};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -217,22 +217,9 @@ async fn a_failed_change_query_resyncs_for_error_and_stays_exact() {
 #[tokio::test]
 async fn a_failed_resync_fails_the_poll_but_keeps_its_counts_and_the_next_poll_resyncs_again() {
     let run = start_incremental(37).await;
-    run.sim.sim.set_faults(Faults {
-        fail_paging: Some(("status:eq:active".into(), 400)),
-        ..Faults::default()
-    });
-    let now = run.clock.advance(MINUTE);
-    run.sim.sim.advance(now);
-    let error = run
-        .app
-        .poller
-        .poll_once()
-        .await
-        .expect_err("paging is refused");
-    assert!(
-        format!("{error:#}").contains("resync (initial)"),
-        "{error:#}"
-    );
+    let error =
+        poll_with_pages_refused(&run.sim, &run.app, &run.clock, MINUTE, "status:eq:active").await;
+    assert!(error.contains("resync (initial)"), "{error}");
     let snapshot = run.app.store.snapshot().expect("the counts were published");
     assert!(snapshot.users.is_none());
     assert_eq!(run.app.store.metrics.up.get(), 0);

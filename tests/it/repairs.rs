@@ -10,7 +10,7 @@ use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::poller::{PollReport, RepairReason, ResyncReason, Strategy};
 use corbado_exporter::simulator::{Faults, Params, Population, Semantics};
 
-use crate::helpers::{config, serve_sim, spawn_app, TestApp, TestSim};
+use crate::helpers::{config, poll_with_pages_refused, serve_sim, spawn_app, TestApp, TestSim};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -161,22 +161,8 @@ async fn a_repair_whose_pages_fail_fails_the_poll_and_keeps_the_last_good_gauges
     let now = run.clock.now_ms();
     run.sim.sim.with_population(|p| p.revoke_random(3, now));
     // Range pages (and only they) carry `created:lt`.
-    run.sim.sim.set_faults(Faults {
-        fail_paging: Some(("created:lt".into(), 400)),
-        ..Faults::default()
-    });
-    let now = run.clock.advance(MINUTE);
-    run.sim.sim.advance(now);
-    let error = run
-        .app
-        .poller
-        .poll_once()
-        .await
-        .expect_err("range pages refused");
-    assert!(
-        format!("{error:#}").contains("created-time range"),
-        "{error:#}"
-    );
+    let error = poll_with_pages_refused(&run.sim, &run.app, &run.clock, MINUTE, "created:lt").await;
+    assert!(error.contains("created-time range"), "{error}");
     assert_eq!(run.app.store.metrics.up.get(), 0);
     let snapshot = run.app.store.snapshot().expect("still published");
     assert_eq!(snapshot.summary.top_users, users_before.top_users);
