@@ -19,7 +19,10 @@ use tokio::time::Instant;
 
 use crate::aggregate::{Summary, Windows};
 use crate::journal::Journal;
-use crate::metrics::{render_counts, render_users, ExporterMetrics, UserLabels};
+use prometheus::proto::MetricFamily;
+
+use crate::metrics::{count_families, openmetrics, text_of, user_families};
+use crate::metrics::{ExporterMetrics, UserLabels};
 
 /// The last successful poll's counts and the last complete active set, rendered.
 #[derive(Debug)]
@@ -32,6 +35,8 @@ pub struct Snapshot {
     pub taken_at: Instant,
     /// The counted session gauges in the text format, rendered once.
     pub text: String,
+    /// The same gauges as families, for OpenMetrics.
+    pub families: Vec<MetricFamily>,
     /// The per-user gauges, once an active set is complete.
     pub users: Option<Arc<UsersPart>>,
 }
@@ -43,6 +48,7 @@ pub struct UsersPart {
     pub now_ms: i64,
     pub taken_at: Instant,
     pub text: String,
+    pub families: Vec<MetricFamily>,
 }
 
 /// One project's published state: its snapshot, its own series, and the cached exposition.
@@ -58,6 +64,8 @@ pub struct Store {
     /// Bumped when a poll ends; the cached exposition is rebuilt on the next scrape after it.
     generation: AtomicU64,
     cache: RwLock<Option<Cached>>,
+    /// Unix seconds the store was made: the `_created` of its counters in OpenMetrics.
+    started_s: f64,
 }
 
 /// A `/metrics` body, rendered once and served from bytes until something in it changes. Gzip
@@ -117,23 +125,27 @@ impl Store {
             snapshot: RwLock::new(None),
             generation: AtomicU64::new(0),
             cache: RwLock::new(None),
+            started_s: crate::clock::now_ms() as f64 / 1000.0,
         }
     }
 
     /// Renders all of `summary` (counted and per-user) and makes it the current snapshot, both
     /// parts in one step.
     pub fn publish(&self, summary: Summary, now_ms: i64) -> anyhow::Result<()> {
-        let text = render_counts(&summary, &self.project_id, &self.windows.0)?;
+        let families = count_families(&summary, &self.project_id, &self.windows.0)?;
+        let user_families = user_families(&summary, &self.project_id, &self.user_labels)?;
         let users = UsersPart {
             now_ms,
             taken_at: Instant::now(),
-            text: render_users(&summary, &self.project_id, &self.user_labels)?,
+            text: text_of(&user_families),
+            families: user_families,
         };
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Snapshot {
             summary,
             now_ms,
             taken_at: users.taken_at,
-            text,
+            text: text_of(&families),
+            families,
             users: Some(Arc::new(users)),
         }));
         self.metrics.record_success(now_ms);
@@ -144,7 +156,8 @@ impl Store {
     /// Renders the counted fields of `summary` and makes them current; the per-user gauges
     /// stay those of the last complete active set.
     pub fn publish_counts(&self, mut summary: Summary, now_ms: i64) -> anyhow::Result<()> {
-        let text = render_counts(&summary, &self.project_id, &self.windows.0)?;
+        let families = count_families(&summary, &self.project_id, &self.windows.0)?;
+        let text = text_of(&families);
         let mut slot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
         let users = slot.as_ref().and_then(|old| {
             summary.take_users_from(&old.summary);
@@ -155,6 +168,7 @@ impl Store {
             now_ms,
             taken_at: Instant::now(),
             text,
+            families,
             users,
         }));
         self.metrics.record_success(now_ms);
@@ -164,7 +178,8 @@ impl Store {
     /// Renders the per-user fields of `users` (an active set complete as of `now_ms`) and makes
     /// them current. Without published counts there is nothing to attach them to yet.
     pub fn publish_users(&self, users: Summary, now_ms: i64) -> anyhow::Result<()> {
-        let text = render_users(&users, &self.project_id, &self.user_labels)?;
+        let families = user_families(&users, &self.project_id, &self.user_labels)?;
+        let text = text_of(&families);
         let mut slot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
         let Some(old) = slot.as_ref() else {
             return Ok(());
@@ -175,12 +190,14 @@ impl Store {
             now_ms,
             taken_at: Instant::now(),
             text,
+            families,
         };
         *slot = Some(Arc::new(Snapshot {
             summary,
             now_ms: old.now_ms,
             taken_at: old.taken_at,
             text: old.text.clone(),
+            families: old.families.clone(),
             users: Some(Arc::new(part)),
         }));
         self.metrics.record_active_set(now_ms);
@@ -255,6 +272,22 @@ impl Store {
             exposition: Arc::clone(&exposition),
         });
         exposition
+    }
+
+    /// The same series as [`Store::render`], in OpenMetrics (without `# EOF`); counters and
+    /// histograms count from when the store was made.
+    pub fn openmetrics(&self) -> String {
+        let mut families = self.metrics.families();
+        let fresh = self.freshness();
+        if let Some(snapshot) = self.snapshot() {
+            if fresh.counts {
+                families.extend(snapshot.families.iter().cloned());
+            }
+            if let Some(users) = snapshot.users.as_ref().filter(|_| fresh.users) {
+                families.extend(users.families.iter().cloned());
+            }
+        }
+        openmetrics::encode(&families, self.started_s)
     }
 
     /// The whole exposition, rendered now: the exporter's own series, then the counted session

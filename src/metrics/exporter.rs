@@ -298,4 +298,9 @@ impl ExporterMetrics {
     pub fn render(&self) -> String {
         encode(&self.registry)
     }
+
+    /// The series as families, for OpenMetrics.
+    pub fn families(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
+    }
 }

@@ -8,6 +8,7 @@
 //! - [`user_label`]: what a user ID becomes as a label value.
 //! - [`instance`]: the instance's own series (reload, shard, projects), without `project_id`.
 //! - [`merge`]: several projects' expositions made into one page.
+//! - [`openmetrics`]: the same families in OpenMetrics 1.0.0, for scrapers that prefer it.
 //!
 //! There is no global registry: every registry here is built for one project, or for the
 //! instance. Nothing here knows
@@ -16,6 +17,7 @@
 pub mod exporter;
 pub mod instance;
 pub mod merge;
+pub mod openmetrics;
 pub mod sessions;
 pub mod user_label;
 
@@ -26,7 +28,8 @@ use prometheus::{Registry, TextEncoder};
 pub use exporter::{ExporterMetrics, REPAIR_REASONS};
 pub use instance::InstanceMetrics;
 pub use merge::merge_expositions;
-pub use sessions::{render_counts, render_sessions, render_users};
+pub use openmetrics::OPENMETRICS_CONTENT_TYPE;
+pub use sessions::{count_families, render_counts, render_sessions, render_users, user_families};
 pub use user_label::{PseudonymKey, UserLabels};
 
 /// `Content-Type` of the text exposition format 0.0.4.
@@ -49,9 +52,14 @@ fn project_registry(project_id: &str) -> prometheus::Result<Registry> {
 }
 
 fn encode(registry: &Registry) -> String {
+    text_of(&registry.gather())
+}
+
+/// `families` in the text format 0.0.4.
+pub fn text_of(families: &[prometheus::proto::MetricFamily]) -> String {
     let mut buffer = String::new();
     // Encoding our own well-formed families into a String cannot fail.
-    if let Err(e) = TextEncoder::new().encode_utf8(&registry.gather(), &mut buffer) {
+    if let Err(e) = TextEncoder::new().encode_utf8(families, &mut buffer) {
         tracing::error!(error = %e, "encoding metrics failed");
     }
     buffer

@@ -7,7 +7,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::{IntGauge, IntGaugeVec, Opts};
 
-use super::{encode, gauge_value, project_registry, Definition, UserLabels};
+use super::{gauge_value, project_registry, text_of, Definition, UserLabels};
 use crate::aggregate::{Summary, Window, USER_BUCKETS};
 use crate::corbado::Status;
 
@@ -159,6 +159,15 @@ pub fn render_counts(
     project_id: &str,
     windows: &[Window],
 ) -> anyhow::Result<String> {
+    Ok(text_of(&count_families(summary, project_id, windows)?))
+}
+
+/// The counted session gauges as families: per status, and per window.
+pub fn count_families(
+    summary: &Summary,
+    project_id: &str,
+    windows: &[Window],
+) -> anyhow::Result<Vec<MetricFamily>> {
     let registry = project_registry(project_id)?;
 
     let sessions = IntGaugeVec::new(opts(SESSIONS), &["status"])?;
@@ -181,7 +190,7 @@ pub fn render_counts(
         }
         registry.register(Box::new(family))?;
     }
-    Ok(encode(&registry))
+    Ok(registry.gather())
 }
 
 /// Renders the per-user gauges, which come from the active set.
@@ -190,6 +199,15 @@ pub fn render_users(
     project_id: &str,
     user_labels: &UserLabels,
 ) -> anyhow::Result<String> {
+    Ok(text_of(&user_families(summary, project_id, user_labels)?))
+}
+
+/// The per-user gauges as families.
+pub fn user_families(
+    summary: &Summary,
+    project_id: &str,
+    user_labels: &UserLabels,
+) -> anyhow::Result<Vec<MetricFamily>> {
     let registry = project_registry(project_id)?;
     for (definition, value) in USER_GAUGES {
         let gauge = IntGauge::with_opts(user_opts(definition))?;
@@ -205,5 +223,5 @@ pub fn render_users(
         }
         registry.register(Box::new(top))?;
     }
-    Ok(encode(&registry))
+    Ok(registry.gather())
 }

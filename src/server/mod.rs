@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::metrics::CONTENT_TYPE;
+use crate::metrics::{CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE};
 use crate::published::Published;
 use crate::web_config::LiveWebConfig;
 pub use listener::{serve, Limits};
@@ -75,14 +75,54 @@ pub fn router(
 }
 
 async fn metrics(State(pages): State<Pages>, headers: HeaderMap) -> Response {
-    let exposition = pages.published.exposition();
-    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    let vary = (header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    let (exposition, content_type) = if prefers_openmetrics(&headers) {
+        let page = Arc::new(pages.published.openmetrics());
+        (page, OPENMETRICS_CONTENT_TYPE)
+    } else {
+        (pages.published.exposition(), CONTENT_TYPE)
+    };
+    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let vary = (
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
     if accepts_gzip(&headers) {
         let gzip = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         return ([content_type, vary, gzip], exposition.gzip().clone()).into_response();
     }
     ([content_type, vary], exposition.plain.clone()).into_response()
+}
+
+/// Whether `Accept` ranks OpenMetrics text (version 1.0.0, or none named) at least as high as
+/// the text format and above zero, as Prometheus' default scrape does
+/// (`application/openmetrics-text;version=1.0.0;q=0.5,…,text/plain;version=0.0.4;q=0.3,…`).
+fn prefers_openmetrics(headers: &HeaderMap) -> bool {
+    let (mut openmetrics, mut text) = (0.0f32, 0.0f32);
+    let items = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    for item in items {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let (mut q, mut version) = (1.0f32, None);
+        for parameter in parts {
+            match parameter.split_once('=') {
+                Some(("q", value)) => q = value.trim().parse().unwrap_or(0.0),
+                Some(("version", value)) => version = Some(value.trim().to_owned()),
+                _ => {}
+            }
+        }
+        match media.as_str() {
+            "application/openmetrics-text" if version.as_deref().is_none_or(|v| v == "1.0.0") => {
+                openmetrics = openmetrics.max(q)
+            }
+            "text/plain" | "*/*" => text = text.max(q),
+            _ => {}
+        }
+    }
+    openmetrics > 0.0 && openmetrics >= text
 }
 
 /// Whether `Accept-Encoding` lists gzip with a non-zero quality.
@@ -167,6 +207,26 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(value));
         headers
+    }
+
+    #[test]
+    fn openmetrics_is_served_when_accept_prefers_it() {
+        let accept = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_static(value));
+            prefers_openmetrics(&headers)
+        };
+        assert!(accept(
+            "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;\
+             version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        ));
+        assert!(accept("application/openmetrics-text"));
+        assert!(!accept(
+            "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5"
+        ));
+        assert!(!accept("application/openmetrics-text;version=0.0.1"));
+        assert!(!accept("*/*"));
+        assert!(!prefers_openmetrics(&HeaderMap::new()));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod helpers;
 mod hostile;
 mod incremental;
 mod openapi;
+mod openmetrics;
 mod projects;
 mod prometheus;
 mod promtool;

@@ -114,6 +114,10 @@ impl Prometheus {
     }
 }
 
+/// The `Accept` header Prometheus 2 sends to a target by default.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,\
+    application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
 #[tokio::test]
 async fn a_real_prometheus_scrapes_the_demo_and_every_dashboard_and_rule_query_works() {
     if !tool_available("prometheus") {
@@ -150,15 +154,25 @@ async fn a_real_prometheus_scrapes_the_demo_and_every_dashboard_and_rule_query_w
     .await;
 
     assert_eq!(prometheus.scalar(r#"up{job="corbado"}"#).await, Some(1.0));
-    // Prometheus saw as many samples as the exporter serves.
+    // Prometheus asked for OpenMetrics (its default) and saw as many samples as the exporter
+    // serves in it, `_created` samples included.
     let metrics_url = format!("http://{target}/metrics");
+    let client = reqwest::Client::new();
     eventually(
         Duration::from_secs(10),
         "scrape_samples_scraped to match",
         || async {
-            let ours = reqwest::get(&metrics_url)
+            let page = client
+                .get(&metrics_url)
+                .header("Accept", PROMETHEUS_ACCEPT)
+                .send()
                 .await
-                .expect("scrape")
+                .expect("scrape");
+            assert_eq!(
+                page.headers()["content-type"],
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            );
+            let ours = page
                 .text()
                 .await
                 .expect("body")
