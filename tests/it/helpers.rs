@@ -358,6 +358,24 @@ pub fn scratch_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// Runs `program` with `args`, `input` on its standard input; its output once it has ended.
+pub fn run_with_input(program: &str, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} does not start: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write the input");
+    child.wait_with_output().expect("the program ends")
+}
+
 /// Runs `program` with `args` in the repository root, asserts it succeeded, and returns what it
 /// printed (stdout, then stderr), for the tests that drive external tools.
 pub fn run_tool(program: &str, args: &[&str]) -> String {

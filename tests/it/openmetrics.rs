@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use corbado_exporter::poller::Strategy;
 
-use crate::helpers::{config, spawn_app, spawn_sim};
+use crate::helpers::{config, run_with_input, spawn_app, spawn_sim};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -39,20 +39,7 @@ fn parsed_by_the_python_client(text: &str) -> String {
     let script = "import sys\n\
         from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
         for f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name, f.type)\n";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("python3 ends");
+    let output = run_with_input("python3", &["-c", script], text);
     let said = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),

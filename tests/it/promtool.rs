@@ -1,13 +1,11 @@
 //! `promtool check metrics` (Prometheus' own linter) on a real scrape of several projects with
 //! every family present: no remark is allowed.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use corbado_exporter::config::Storage;
 
-use crate::helpers::{eventually, scratch_dir, spawn_app, tool_available};
+use crate::helpers::{eventually, run_with_input, scratch_dir, spawn_app, tool_available};
 use crate::projects::{entry, file_config, project_sim};
 
 /// Every family the contract names (histograms by their own name), for a project polled with
@@ -98,20 +96,7 @@ async fn promtool_finds_nothing_wrong_with_a_scrape_of_several_projects_and_ever
 
 /// What `promtool check metrics` says about `text` (nothing when it finds nothing wrong).
 fn promtool_check_metrics(text: &str) -> String {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write scrape");
-    let output = child.wait_with_output().expect("promtool ends");
+    let output = run_with_input("promtool", &["check", "metrics"], text);
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
