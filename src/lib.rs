@@ -31,7 +31,7 @@
 //!   its errors, the rate limiter, the retry policy, and walks over many pages (`paging`).
 //! - `aggregate/`: sessions in, `Summary` out, no I/O; windows, session facts, status counts.
 //! - `metrics/`: metric names, HELP texts and rendering: the exporter's own series, the
-//!   session gauges.
+//!   session gauges, in the text format and in OpenMetrics.
 //! - `snapshot.rs`: one project's current snapshot and its cached series.
 //! - `storage.rs`: a project's active set on disk (`--storage.path`): the file format, its
 //!   checks, and the atomic write.
@@ -40,7 +40,8 @@
 //! - `poller/`: `poll_once()`, the loop, a file per strategy (`scan`, `filter`, `auto`,
 //!   `incremental`), the repairs of the kept set by created-time range (`repair`), and saving
 //!   and restoring it (`state`).
-//! - `web_config/`: the web-config file, its TLS, its basic auth, and its live reloading.
+//! - `web_config/`: the web-config file, its TLS (with `client_allowed_sans`), its basic auth,
+//!   its rate limit, and its live reloading.
 //! - `server/`: routes and handlers, the gate (request cap, auth, headers), the listener.
 //! - `simulator/`: the simulated Corbado API: HTTP face, fault injection, and the population
 //!   (storage, generation, evolution, queries, JSON, ground truth).
