@@ -44,21 +44,46 @@ pub struct Record {
 /// Sessions created strictly between two whole seconds, as the API's `created:gt:a` and
 /// `created:lt:b` filters select them (a session's `createdMs` against `a`·1000 and `b`·1000); an
 /// open end has no filter. The set counts itself with the same comparison, so a range's count
-/// from the API and from the set agree exactly when the set is right about that range.
+/// from the API and from the set agree exactly when the set is right about that range. The
+/// rolling check's second count also bounds the expiry (`expires:lt:e`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CreatedRange {
     /// `created:gt:` this Unix second, if bounded below.
     pub after_s: Option<i64>,
     /// `created:lt:` this Unix second, if bounded above.
     pub before_s: Option<i64>,
+    /// `expires:lt:` this Unix second, if the expiry is bounded too.
+    pub expires_before_s: Option<i64>,
 }
 
 impl CreatedRange {
     /// Every session.
-    pub const ALL: CreatedRange = CreatedRange {
-        after_s: None,
-        before_s: None,
-    };
+    pub const ALL: CreatedRange = CreatedRange::between(None, None);
+
+    /// Sessions created after `after_s` and before `before_s` (Unix seconds; `None`: open).
+    pub const fn between(after_s: Option<i64>, before_s: Option<i64>) -> Self {
+        CreatedRange {
+            after_s,
+            before_s,
+            expires_before_s: None,
+        }
+    }
+
+    /// The same range, only the sessions that expire before `expires_before_s`.
+    pub fn expiring_before(self, expires_before_s: i64) -> Self {
+        CreatedRange {
+            expires_before_s: Some(expires_before_s),
+            ..self
+        }
+    }
+
+    /// Whether a session created at `created_ms` and expiring at `expires_ms` falls in the range.
+    pub fn holds_session(&self, created_ms: i64, expires_ms: i64) -> bool {
+        self.holds(created_ms)
+            && self
+                .expires_before_s
+                .is_none_or(|e| expires_ms < e.saturating_mul(1000))
+    }
 
     /// Whether a session created at `created_ms` falls in the range.
     pub fn holds(&self, created_ms: i64) -> bool {
@@ -80,13 +105,11 @@ impl CreatedRange {
             pieces.push(CreatedRange {
                 after_s,
                 before_s: Some(cut),
+                ..*self
             });
             after_s = Some(cut - 1);
         }
-        pieces.push(CreatedRange {
-            after_s,
-            before_s: self.before_s,
-        });
+        pieces.push(CreatedRange { after_s, ..*self });
         pieces
     }
 }
@@ -163,7 +186,7 @@ impl ActiveSet {
         let gone: Vec<u64> = self
             .sessions
             .iter()
-            .filter(|(_, e)| range.holds(e.created_ms))
+            .filter(|(_, e)| range.holds_session(e.created_ms, e.expires_ms))
             .map(|(&id, _)| id)
             .collect();
         for &id in &gone {
@@ -176,22 +199,39 @@ impl ActiveSet {
     pub fn count_created(&self, range: &CreatedRange) -> u64 {
         self.sessions
             .values()
-            .filter(|e| range.holds(e.created_ms))
+            .filter(|e| range.holds_session(e.created_ms, e.expires_ms))
             .count() as u64
     }
 
-    /// Every held session's creation time (Unix ms), in no order.
-    pub fn created_times(&self) -> Vec<i64> {
-        self.sessions.values().map(|e| e.created_ms).collect()
+    /// Every held session's creation and expiry (Unix ms), in no order.
+    pub fn created_times(&self) -> Vec<(i64, i64)> {
+        self.sessions
+            .values()
+            .map(|e| (e.created_ms, e.expires_ms))
+            .collect()
+    }
+
+    /// The expiry (whole seconds, rounded up) below which about `share` (0 to 1) of the held
+    /// sessions of `range` expire, if it holds any.
+    pub fn expiry_quantile(&self, range: &CreatedRange, share: f64) -> Option<i64> {
+        let mut expiries: Vec<i64> = self
+            .sessions
+            .values()
+            .filter(|e| range.holds_session(e.created_ms, e.expires_ms))
+            .map(|e| e.expires_ms)
+            .collect();
+        if expiries.is_empty() {
+            return None;
+        }
+        let rank = ((expiries.len() as f64 * share) as usize).min(expiries.len() - 1);
+        let (_, nth, _) = expiries.select_nth_unstable(rank);
+        Some(nth.div_euclid(1000) + 1)
     }
 
     /// The whole second after which the `rank`-th oldest held session created after
     /// `after_s` was created (0-based), or `None` when fewer are held.
     pub fn created_after_nth(&self, after_s: Option<i64>, rank: usize) -> Option<i64> {
-        let range = CreatedRange {
-            after_s,
-            before_s: None,
-        };
+        let range = CreatedRange::between(after_s, None);
         let mut seconds: Vec<i64> = self
             .sessions
             .values()
@@ -372,10 +412,7 @@ mod tests {
             });
         }
         // created:gt:2 and created:lt:6: (2 000 ms, 6 000 ms) exclusive.
-        let range = CreatedRange {
-            after_s: Some(2),
-            before_s: Some(6),
-        };
+        let range = CreatedRange::between(Some(2), Some(6));
         assert_eq!(set.count_created(&range), 4, "2 500 to 5 500, not 6 000");
         assert_eq!(set.count_created(&CreatedRange::ALL), 8);
         // Pieces cover the range: every session of it is in at least one piece.
@@ -384,6 +421,10 @@ mod tests {
         for created in [1_000, 2_500, 3_000, 4_000, 5_500, 6_000, 7_000, 10_000] {
             assert!(pieces.iter().any(|p| p.holds(created)), "{created}");
         }
+        // The same range, only what expires before 99 s: nothing (every expiry is 99 000 ms).
+        assert_eq!(set.count_created(&range.expiring_before(99)), 0);
+        assert_eq!(set.count_created(&range.expiring_before(100)), 4);
+        assert_eq!(set.expiry_quantile(&range, 0.5), Some(100));
         assert_eq!(set.remove_created(&range), 4);
         assert_eq!(set.len(), 4);
         assert_eq!(set.created_after_nth(Some(5), 0), Some(6));

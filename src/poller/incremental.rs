@@ -239,10 +239,7 @@ impl Incremental {
             return Ok(None);
         }
         // Sessions created before the poll's `now`: the change queries saw all of them.
-        let range = CreatedRange {
-            after_s: None,
-            before_s: Some(counts.now_ms / 1000),
-        };
+        let range = CreatedRange::between(None, Some(counts.now_ms / 1000));
         let counted = repair::count(pager, &range).await?;
         let differing = vec![(range, counted)];
         let located = repair::repair(pager, &mut self.set, differing, (budget, 0)).await?;
@@ -252,8 +249,10 @@ impl Incremental {
         })
     }
 
-    /// The rolling check: counts the next slice of the set and repairs it if it differs.
-    /// `None` when the repair would cost more than a resync.
+    /// The rolling check: counts the next slice of the set, and the part of it that expires
+    /// before a cut drawn anew each slice, and repairs what differs. The second count finds an
+    /// unseen ending and a re-activation that cancel out in the slice's count, whenever the cut
+    /// falls between their expiries. `None` when the repair would cost more than a resync.
     async fn roll(
         &mut self,
         pager: &Pager,
@@ -264,22 +263,39 @@ impl Incremental {
         let every = settings.verify_interval.as_secs() / settings.interval.as_secs().max(1);
         let share = repair::slice_share(self.set.len(), every);
         let slice = self.rolling.next_slice(&self.set, share, now_ms / 1000);
-        let counted = repair::count(pager, &slice).await?;
-        if counted == self.set.count_created(&slice) {
-            return Ok(Some(Repaired::default()));
+        let mut differing = self.differing(pager, slice).await?;
+        if differing.is_none() {
+            let cut = self
+                .set
+                .expiry_quantile(&slice, self.rolling.expiry_share());
+            if let Some(cut) = cut {
+                differing = self.differing(pager, slice.expiring_before(cut)).await?;
+            }
         }
+        let Some((range, counted)) = differing else {
+            return Ok(Some(Repaired::default()));
+        };
         tracing::info!(
             counted,
-            held = self.set.count_created(&slice),
+            held = self.set.count_created(&range),
             "rolling check: a created-time range differs; repairing it"
         );
         // A slice of up to 16 pages is re-paged whole (see `repair::repair`).
-        let differing = vec![(slice, counted)];
-        let located = repair::repair(pager, &mut self.set, differing, (budget, 16)).await?;
-        Ok(match located {
+        let located = repair::repair(pager, &mut self.set, vec![(range, counted)], (budget, 16));
+        Ok(match located.await? {
             Located::Repaired(repaired) => Some(repaired),
             Located::TooDear => None,
         })
+    }
+
+    /// `range` with the API's count of it, if that differs from what the set holds there.
+    async fn differing(
+        &self,
+        pager: &Pager,
+        range: CreatedRange,
+    ) -> anyhow::Result<Option<(CreatedRange, u64)>> {
+        let counted = repair::count(pager, &range).await?;
+        Ok((counted != self.set.count_created(&range)).then_some((range, counted)))
     }
 
     /// The change queries and the settling of sessions past their expiry.

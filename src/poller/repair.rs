@@ -122,16 +122,18 @@ pub(super) async fn repair(
     Ok(Located::Repaired(repaired))
 }
 
-/// One range re-paged: what it brought, and the creation times the set now holds there.
+/// One range re-paged: what it brought, and the creation and expiry times the set now holds
+/// there.
 struct Repaged {
     received: u64,
     off_filter: u64,
-    created: Vec<i64>,
+    created: Vec<(i64, i64)>,
 }
 
-/// The held sessions' creation times in order, kept up to date through a repair, so that
-/// counting or cutting a range costs a binary search, not a pass over the whole set.
-struct CreatedIndex(Vec<i64>);
+/// The held sessions' creation (and expiry) times in creation order, kept up to date through a
+/// repair, so that counting or cutting a range costs a binary search (and, for a range that
+/// bounds the expiry too, a pass over that range), not a pass over the whole set.
+struct CreatedIndex(Vec<(i64, i64)>);
 
 impl CreatedIndex {
     fn of(set: &ActiveSet) -> Self {
@@ -144,25 +146,39 @@ impl CreatedIndex {
     fn bounds(&self, range: &CreatedRange) -> (usize, usize) {
         let lo = range.after_s.map_or(0, |a| {
             let after = a.saturating_mul(1000);
-            self.0.partition_point(|&c| c <= after)
+            self.0.partition_point(|&(c, _)| c <= after)
         });
         let hi = range.before_s.map_or(self.0.len(), |b| {
             let before = b.saturating_mul(1000);
-            self.0.partition_point(|&c| c < before)
+            self.0.partition_point(|&(c, _)| c < before)
         });
         (lo, hi.max(lo))
     }
 
-    fn count(&self, range: &CreatedRange) -> u64 {
+    /// The creation times of `range`'s sessions, in order.
+    fn inside(&self, range: &CreatedRange) -> impl Iterator<Item = i64> + '_ {
         let (lo, hi) = self.bounds(range);
-        (hi - lo) as u64
+        let range = *range;
+        self.0[lo..hi]
+            .iter()
+            .filter(move |&&(c, e)| range.holds_session(c, e))
+            .map(|&(c, _)| c)
+    }
+
+    fn count(&self, range: &CreatedRange) -> u64 {
+        match range.expires_before_s {
+            None => {
+                let (lo, hi) = self.bounds(range);
+                (hi - lo) as u64
+            }
+            Some(_) => self.inside(range).count() as u64,
+        }
     }
 
     /// Whole seconds that cut `range`'s sessions into about `parts` pieces of equal size (fewer
     /// where many share a second), ascending, each inside the range.
     fn cuts(&self, range: &CreatedRange, parts: usize) -> Vec<i64> {
-        let (lo, hi) = self.bounds(range);
-        let inside = &self.0[lo..hi];
+        let inside: Vec<i64> = self.inside(range).collect();
         let mut cuts: Vec<i64> = (1..parts.max(1))
             .filter_map(|i| inside.get(i * inside.len() / parts))
             .map(|created| created.div_euclid(1000) + 1)
@@ -174,11 +190,17 @@ impl CreatedIndex {
         cuts
     }
 
-    /// `range` now holds the sessions created at `created`.
-    fn replace(&mut self, range: &CreatedRange, mut created: Vec<i64>) {
-        created.sort_unstable();
+    /// `range` now holds the sessions created (and expiring) at `created`.
+    fn replace(&mut self, range: &CreatedRange, created: Vec<(i64, i64)>) {
         let (lo, hi) = self.bounds(range);
-        self.0.splice(lo..hi, created);
+        let mut kept: Vec<(i64, i64)> = self.0[lo..hi]
+            .iter()
+            .filter(|&&(c, e)| !range.holds_session(c, e))
+            .copied()
+            .chain(created)
+            .collect();
+        kept.sort_unstable();
+        self.0.splice(lo..hi, kept);
     }
 }
 
@@ -197,10 +219,11 @@ async fn repage(
     let mut created = Vec::with_capacity(paged.len());
     set.remove_created(range);
     for session in paged {
-        if session.status == Some(Status::Active) && range.holds(session.created_ms) {
+        let inside = range.holds_session(session.created_ms, session.expires_ms);
+        if session.status == Some(Status::Active) && inside {
             // A session that came twice (walks by key may repeat a second) counts once.
             if !set.contains(session.id_hash) {
-                created.push(session.created_ms);
+                created.push((session.created_ms, session.expires_ms));
             }
             set.apply(session);
         } else {
@@ -214,7 +237,7 @@ async fn repage(
     })
 }
 
-/// `status:eq:active` and the range's `created` bounds.
+/// `status:eq:active` and the range's `created` (and `expires`) bounds.
 fn filters(range: &CreatedRange) -> Vec<Filter> {
     let mut filters = vec![Filter::status(Status::Active)];
     filters.extend(
@@ -226,6 +249,11 @@ fn filters(range: &CreatedRange) -> Vec<Filter> {
         range
             .before_s
             .map(|b| Filter::time(Field::Created, Op::Lt, b)),
+    );
+    filters.extend(
+        range
+            .expires_before_s
+            .map(|e| Filter::time(Field::Expires, Op::Lt, e)),
     );
     filters
 }
@@ -251,6 +279,14 @@ pub(super) struct RollingCheck {
 }
 
 impl RollingCheck {
+    /// Where to cut the current slice by expiry for its second count: a share of its sessions
+    /// between a quarter and three quarters, drawn from the pass and slice, so that two sessions
+    /// that cancel out in one count are parted by some cut.
+    pub fn expiry_share(&self) -> f64 {
+        let seed = self.pass.wrapping_mul(0x9e37_79b9).wrapping_add(self.slice);
+        0.25 + 0.5 * crate::rng::SplitMix64::new(seed).next_f64()
+    }
+
     /// The slice of `set` to count in a poll whose `now` is `now_s`: the next `share` held
     /// sessions from where the last slice ended, never past `now_s` (a session created after
     /// the poll's counts may not be held yet). The check moves on by that slice.
@@ -261,10 +297,7 @@ impl RollingCheck {
             // The pass's first slice: what was created before the oldest held session.
             if let Some(oldest) = set.created_after_nth(None, 0).filter(|&s| s < now_s) {
                 self.after_s = Some(oldest - 1);
-                return CreatedRange {
-                    after_s: None,
-                    before_s: Some(oldest),
-                };
+                return CreatedRange::between(None, Some(oldest));
             }
         }
         let share = if self.slice == 2 && self.pass > 0 {
@@ -282,18 +315,12 @@ impl RollingCheck {
             Some(before_s) => {
                 // The next slice reaches one second back, as split pieces do.
                 self.after_s = Some(before_s - 1);
-                CreatedRange {
-                    after_s,
-                    before_s: Some(before_s),
-                }
+                CreatedRange::between(after_s, Some(before_s))
             }
             None => {
                 (self.after_s, self.slice) = (None, 0);
                 self.pass += 1;
-                CreatedRange {
-                    after_s,
-                    before_s: Some(now_s),
-                }
+                CreatedRange::between(after_s, Some(now_s))
             }
         }
     }
@@ -388,14 +415,8 @@ mod tests {
         let mut index = CreatedIndex::of(&set);
         for range in [
             CreatedRange::ALL,
-            CreatedRange {
-                after_s: Some(1_010),
-                before_s: Some(1_050),
-            },
-            CreatedRange {
-                after_s: None,
-                before_s: Some(1_000),
-            },
+            CreatedRange::between(Some(1_010), Some(1_050)),
+            CreatedRange::between(None, Some(1_000)),
         ] {
             assert_eq!(index.count(&range), set.count_created(&range), "{range:?}");
         }
@@ -405,7 +426,7 @@ mod tests {
         let counted: u64 = pieces.iter().map(|p| index.count(p)).sum();
         assert!(counted >= 200, "the pieces cover every session");
         let middle = pieces[1];
-        index.replace(&middle, vec![1_030_500]);
+        index.replace(&middle, vec![(1_030_500, i64::MAX)]);
         assert_eq!(index.count(&middle), 1);
         assert_eq!(
             index.count(&CreatedRange::ALL),
