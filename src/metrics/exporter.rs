@@ -127,6 +127,8 @@ pub struct ExporterMetrics {
     /// Registered at the first save, like `last_success`.
     state_last_save: Gauge,
     state_last_save_registered: Mutex<bool>,
+    /// Set by [`ExporterMetrics::keep_state`]: the status page shows the saved state.
+    keeps_state: std::sync::atomic::AtomicBool,
 }
 
 /// Registers collectors into one registry as they are made.
@@ -215,6 +217,7 @@ impl ExporterMetrics {
             )?,
             state_last_save: Gauge::new(STATE_LAST_SAVE.name, STATE_LAST_SAVE.help)?,
             state_last_save_registered: Mutex::new(false),
+            keeps_state: std::sync::atomic::AtomicBool::new(false),
             registry: r.0,
         })
     }
@@ -235,6 +238,8 @@ impl ExporterMetrics {
 
     /// Exports the state series: the project keeps its state in `--storage.path`.
     pub fn keep_state(&self) {
+        self.keeps_state
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         for collector in [
             Box::new(self.state_restored.clone()) as Box<dyn Collector>,
             Box::new(self.state_save_failures.clone()),
@@ -246,10 +251,7 @@ impl ExporterMetrics {
 
     /// Whether the project keeps its state in `--storage.path`.
     pub fn keeps_state(&self) -> bool {
-        self.registry
-            .gather()
-            .iter()
-            .any(|f| f.name() == STATE_RESTORED.name)
+        self.keeps_state.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// When the project's state was last written (Unix ms), if ever.

@@ -324,7 +324,7 @@ impl Incremental {
                     if field == Field::Created && session.created_ms <= from_s * 1000 {
                         applied.off_filter += 1;
                     }
-                    self.apply(session);
+                    self.set.apply(session);
                 })
                 .await
                 .with_context(|| {
@@ -333,10 +333,6 @@ impl Incremental {
             applied.received += received;
         }
         Ok(applied)
-    }
-
-    fn apply(&mut self, session: SessionFacts) {
-        self.set.apply(session);
     }
 
     /// Held sessions whose expiry passed since the last poll: still `active` to the API (an API
@@ -359,7 +355,7 @@ impl Incremental {
                 self.set.remove(id);
             }
             for session in listed {
-                self.apply(session);
+                self.set.apply(session);
             }
         }
         self.settled_until_ms = now;
@@ -429,7 +425,7 @@ impl Incremental {
                 .context("paging sessions changed during the poll")?;
             for session in recent {
                 during.insert(session.id_hash);
-                self.apply(session);
+                self.set.apply(session);
             }
         }
         let off = mismatch(&self.set);
@@ -463,7 +459,7 @@ impl Incremental {
                 SessionFacts::from_wire,
                 |session| {
                     if session.status == Some(Status::Active) {
-                        self.apply(session);
+                        self.set.apply(session);
                     } else {
                         not_active += 1;
                     }
