@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::helpers::{eventually, exporter, fetch_text, scratch_dir, spawn_app, Running, TestApp};
-use crate::projects::{entry, file_config, project_sim};
+use crate::projects::{file_config, project_sim, projects_yaml};
 
 fn reload_successful(app: &TestApp) -> i64 {
     app.reloader
@@ -29,10 +29,7 @@ async fn a_change_of_content_reloads_and_a_broken_file_is_tried_once_per_content
         project_sim("pro-b", 1_000, 62).await,
     );
     let path = dir.join("projects.yml");
-    let one = format!(
-        "projects:\n{}",
-        entry(&dir, "pro-a", &a, "secret-pro-a", &[])
-    );
+    let one = projects_yaml(&dir, &[("pro-a", &a)]);
     std::fs::write(&path, &one).expect("v1");
     let app = spawn_app(file_config(path.clone())).await;
     assert!(
@@ -41,8 +38,7 @@ async fn a_change_of_content_reloads_and_a_broken_file_is_tried_once_per_content
     );
     assert!(!app.reloader.reload_if_changed(), "nothing changed");
 
-    let two = format!("{one}{}", entry(&dir, "pro-b", &b, "secret-pro-b", &[]));
-    std::fs::write(&path, &two).expect("v2");
+    std::fs::write(&path, projects_yaml(&dir, &[("pro-a", &a), ("pro-b", &b)])).expect("v2");
     assert!(app.reloader.reload_if_changed());
     assert_eq!(app.fleet.project_ids(), ["pro-a", "pro-b"]);
 
@@ -73,11 +69,7 @@ async fn a_rotated_secret_restarts_only_its_project_and_keeps_its_active_set() {
         project_sim("pro-b", 2_000, 64).await,
     );
     let path = dir.join("projects.yml");
-    let yaml = format!(
-        "projects:\n{}{}",
-        entry(&dir, "pro-a", &a, "secret-pro-a", &[]),
-        entry(&dir, "pro-b", &b, "secret-pro-b", &[])
-    );
+    let yaml = projects_yaml(&dir, &[("pro-a", &a), ("pro-b", &b)]);
     std::fs::write(&path, yaml).expect("config");
     let app = spawn_app(file_config(path)).await;
     app.reloader.reload_if_changed();
@@ -126,10 +118,7 @@ async fn a_configmap_style_symlink_swap_is_seen_and_applied_by_the_binary() {
     );
     let volume = dir.join("volume");
     std::fs::create_dir_all(&volume).expect("volume");
-    let one = format!(
-        "projects:\n{}",
-        entry(&dir, "pro-a", &a, "secret-pro-a", &[])
-    );
+    let one = projects_yaml(&dir, &[("pro-a", &a)]);
     let path = configmap(&volume, "2026_12_01_v1", &one);
     let running = Running::start(exporter(&[
         "--config.file",
@@ -146,7 +135,7 @@ async fn a_configmap_style_symlink_swap_is_seen_and_applied_by_the_binary() {
             .contains("corbado_exporter_projects 1")
     })
     .await;
-    let two = format!("{one}{}", entry(&dir, "pro-b", &b, "secret-pro-b", &[]));
+    let two = projects_yaml(&dir, &[("pro-a", &a), ("pro-b", &b)]);
     configmap(&volume, "2026_12_01_v2", &two);
     eventually(
         Duration::from_secs(30),

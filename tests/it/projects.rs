@@ -57,6 +57,16 @@ pub fn entry(
     yaml
 }
 
+/// A `--config.file` text of `projects` (ID and simulator each), every secret `secret-<id>` in
+/// a file under `dir`.
+pub fn projects_yaml(dir: &std::path::Path, projects: &[(&str, &TestSim)]) -> String {
+    let mut yaml = String::from("projects:\n");
+    for (id, sim) in projects {
+        yaml.push_str(&entry(dir, id, sim, &format!("secret-{id}"), &[]));
+    }
+    yaml
+}
+
 /// The test config with the projects of the file at `path`, as `--config.file` would give.
 pub fn file_config(path: PathBuf) -> Config {
     let mut config = config("http://127.0.0.1:1/v2", Strategy::Auto);

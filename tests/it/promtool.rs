@@ -6,7 +6,7 @@ use std::time::Duration;
 use corbado_exporter::config::Storage;
 
 use crate::helpers::{eventually, run_with_input, scratch_dir, spawn_app, tool_available};
-use crate::projects::{entry, file_config, project_sim};
+use crate::projects::{file_config, project_sim, projects_yaml};
 
 /// Every family the contract names (histograms by their own name), for a project polled with
 /// `--storage.path` whose state was saved.
@@ -52,11 +52,7 @@ async fn promtool_finds_nothing_wrong_with_a_scrape_of_several_projects_and_ever
         project_sim("pro-b", 2_000, 22).await,
     );
     let path = dir.join("projects.yml");
-    let yaml = format!(
-        "projects:\n{}{}",
-        entry(&dir, "pro-a", &a, "secret-pro-a", &[]),
-        entry(&dir, "pro-b", &b, "secret-pro-b", &[])
-    );
+    let yaml = projects_yaml(&dir, &[("pro-a", &a), ("pro-b", &b)]);
     std::fs::write(&path, yaml).expect("config file");
     let mut config = file_config(path);
     config.storage = Some(Storage {
