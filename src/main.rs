@@ -8,6 +8,7 @@ use clap::Parser as _;
 use corbado_exporter::config::{
     CheckArgs, CheckOutput, Cli, Command, Config, LogFormat, LogLevel, SECRET_ENV,
 };
+use corbado_exporter::web_config::WebConfigFile;
 use corbado_exporter::{app, check, commands, logs};
 
 fn main() -> ExitCode {
@@ -37,8 +38,8 @@ fn main() -> ExitCode {
             init_logging(args.log_level, LogFormat::Text);
             finish(runtime().and_then(|rt| rt.block_on(commands::run_simulator(args))))
         }
+        None if cli.exporter.web_config_check => check_web_config(cli.exporter.web_config_file),
         None => {
-            let check_only = cli.exporter.web_config_check;
             let config = match Config::from_cli(cli.exporter, std::env::var(SECRET_ENV).ok()) {
                 Ok(config) => config,
                 Err(e) => {
@@ -46,12 +47,27 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            if check_only {
-                println!("web config OK");
-                return ExitCode::SUCCESS;
-            }
             init_logging(config.log_level, config.log_format);
             finish(runtime().and_then(|rt| rt.block_on(app::run_until_signal(config))))
+        }
+    }
+}
+
+/// `--web.config.check`: the web config file alone, with no project configured (clap makes
+/// `--web.config.file` required beside it). Exit 0 when valid, 2 with the reason.
+fn check_web_config(path: Option<std::path::PathBuf>) -> ExitCode {
+    let Some(path) = path else {
+        eprintln!("error: --web.config.check needs --web.config.file");
+        return ExitCode::from(2);
+    };
+    match WebConfigFile::load(path) {
+        Ok(_) => {
+            println!("web config OK");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: invalid value for '--web.config.file': {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -9,14 +9,10 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use corbado_exporter::aggregate::parse_windows;
 use corbado_exporter::clock::Clock;
-use corbado_exporter::config::{CaBundle, Config, LogFormat, LogLevel, Settings, Source};
-use corbado_exporter::corbado::RetryPolicy;
+use corbado_exporter::config::{Config, LogLevel, Settings};
 use corbado_exporter::poller::Strategy;
 use corbado_exporter::secret::Secret;
-use corbado_exporter::server::Limits;
-use corbado_exporter::shard::Shard;
 use corbado_exporter::simulator::{Params, Population, Simulator};
 use tokio_util::sync::CancellationToken;
 
@@ -24,45 +20,19 @@ use tokio_util::sync::CancellationToken;
 pub fn settings(api_url: &str, strategy: Strategy) -> Settings {
     Settings {
         api_url: api_url.to_owned(),
-        ca: CaBundle::default(),
-        page_size: 100,
-        concurrency: 4,
-        max_requests_per_second: 5.0,
         timeout: Duration::from_secs(3600),
-        poll_interval: Duration::from_secs(60),
-        max_staleness: Duration::from_secs(300),
         strategy,
-        resync_interval: Duration::from_secs(24 * 3600),
-        verify_interval: Duration::from_secs(3600),
-        change_overlap: Duration::from_secs(30),
-        windows: parse_windows("15m,1h,24h").expect("valid windows"),
-        top_k: 10,
+        ..Settings::default()
     }
 }
 
 /// An exporter config for one project (`project_id`, `secret`) with `settings`, on port 0.
 pub fn config(project_id: &str, secret: &str, settings: Settings, clock: Clock) -> Config {
-    Config {
-        source: Source::Flags {
-            project_id: project_id.to_owned(),
-            secret: Secret::new(secret),
-        },
-        settings,
-        shard: Shard::ALONE,
-        enable_lifecycle: false,
-        max_user_id_length: 128,
-        user_id_key: None,
-        listen_address: "127.0.0.1:0".to_owned(),
-        telemetry_path: "/metrics".to_owned(),
-        log_level: LogLevel::Warn,
-        log_format: LogFormat::Text,
-        retry: RetryPolicy::default(),
-        web_config: None,
-        limits: Limits::default(),
-        clock,
-        storage: None,
-        auto_reload_interval: Duration::ZERO,
-    }
+    let mut config = Config::for_project(project_id, Secret::new(secret), settings);
+    config.log_level = LogLevel::Warn;
+    config.clock = clock;
+    config.auto_reload_interval = Duration::ZERO;
+    config
 }
 
 /// `(VmRSS, VmHWM)` of process `pid` (this one when `None`), in KiB; zeros where unreadable.

@@ -239,7 +239,7 @@ impl Fleet {
                 max_requests_per_second: settings.max_requests_per_second,
                 max_body_bytes: MAX_BODY_BYTES,
                 retry: self.shared.retry.clone(),
-                ca_certificates: settings.ca.certificates.clone(),
+                ca_certificates: config.ca.certificates.clone(),
             },
             client_metrics,
         )?;

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock;
-use crate::config::{Config, InstanceView, ProjectConfig, Source};
+use crate::config::{Config, InstanceView, ProjectConfig, SecretSource, Source};
 use crate::metrics::InstanceMetrics;
 use crate::poller::Poller;
 use crate::published::Published;
@@ -180,6 +180,8 @@ pub async fn demo(
     let project = ProjectConfig {
         id: simulator::DEMO_PROJECT_ID.to_owned(),
         secret: Secret::new(simulator::DEMO_SECRET),
+        secret_source: SecretSource::Given,
+        ca: config.ca.clone(),
         settings,
     };
     Ok((project, sim))

@@ -146,11 +146,7 @@ mod tests {
 
     /// The flags' defaults: 5 requests/s, a poll a minute, resyncs daily, pages of 100.
     fn settings() -> Settings {
-        use clap::Parser as _;
-        let cli = crate::config::Cli::parse_from(["corbado-exporter", "--demo"]);
-        crate::config::Config::from_cli(cli.exporter, None)
-            .expect("the defaults are valid")
-            .settings
+        Settings::default()
     }
 
     fn counted(total: u64, active: u64, updated: u64, created: u64) -> Counted {

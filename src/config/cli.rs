@@ -9,10 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::aggregate::{parse_windows, Windows};
-use crate::poller::Strategy;
-
-pub const DEFAULT_API_URL: &str = "https://backendapi.cloud.corbado.io/v2";
+use super::settings::Settings;
+use super::values::parse_positive_duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -115,10 +113,6 @@ pub struct HealthcheckArgs {
 /// The exporter's flags, named after the exporter-toolkit conventions.
 #[derive(Debug, Args)]
 pub struct ExporterArgs {
-    /// Base URL of the Corbado Backend API; `/sessions` is appended.
-    #[arg(long = "corbado.api-url", env = "CORBADO_API_URL", default_value = DEFAULT_API_URL, value_name = "URL")]
-    pub api_url: String,
-
     /// Corbado project ID (the basic-auth user name). Required unless --demo.
     #[arg(
         long = "corbado.project-id",
@@ -136,70 +130,10 @@ pub struct ExporterArgs {
     )]
     pub api_secret_file: Option<PathBuf>,
 
-    /// Sessions per page (the API is known to accept up to 100).
-    #[arg(long = "corbado.page-size", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000), value_name = "N")]
-    pub page_size: u32,
-
-    /// Pages in flight at once.
-    #[arg(long = "corbado.concurrency", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
-    pub concurrency: u32,
-
-    /// Client-side limit on requests per second, shared by all requests of the project; 0
-    /// means none. Half the 10/s Corbado documents, so that the exporter never gets the
-    /// project's own API traffic throttled.
-    #[arg(long = "corbado.max-requests-per-second", default_value = "5", value_parser = parse_rate, value_name = "RATE")]
-    pub max_requests_per_second: f64,
-
-    /// PEM file of CA certificates to trust for the Corbado API, besides the built-in roots (for
-    /// a TLS-intercepting proxy, say).
-    #[arg(long = "corbado.ca-file", env = "CORBADO_CA_FILE", value_name = "PATH")]
-    pub ca_file: Option<PathBuf>,
-
-    /// Timeout of one API request.
-    #[arg(long = "corbado.timeout", default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
-    pub timeout: Duration,
-
-    /// Time between the starts of two polls.
-    #[arg(long = "poll.interval", default_value = "60s", value_parser = parse_positive_duration, value_name = "DURATION")]
-    pub poll_interval: Duration,
-
-    /// After this long without a successful poll, the session gauges are dropped.
-    #[arg(long = "poll.max-staleness", default_value = "5m", value_parser = parse_positive_duration, value_name = "DURATION")]
-    pub max_staleness: Duration,
-
-    /// How to collect the numbers: incremental (counts, and the active sessions kept between
-    /// polls, fetching only what changed), filter (counts, and every active session each poll),
-    /// scan (every session each poll) or auto (incremental, its filters checked, falling back to
-    /// scan).
-    #[arg(
-        long = "poll.strategy",
-        default_value = "auto",
-        value_name = "STRATEGY"
-    )]
-    pub strategy: Strategy,
-
-    /// incremental/auto: count every held session against the API at least this often, by
-    /// created-time range, a slice of the ranges each poll; a range that differs is re-paged.
-    #[arg(long = "poll.verify-interval", default_value = "1h", value_parser = parse_positive_duration, value_name = "DURATION")]
-    pub verify_interval: Duration,
-
-    /// incremental/auto: re-page every active session at least this often, even when every
-    /// proof and check holds; 0 = only when a repair cannot be located.
-    #[arg(long = "poll.resync-interval", default_value = "24h", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub resync_interval: Duration,
-
-    /// incremental/auto: how far before the last sync the change queries reach back (clock
-    /// skew between this machine and the API, late writes).
-    #[arg(long = "poll.change-overlap", default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub change_overlap: Duration,
-
-    /// Comma-separated windows of the *_in_window gauges, in whole seconds or more.
-    #[arg(long = "sessions.windows", default_value = "15m,1h,24h", value_parser = parse_windows, value_name = "DURATIONS")]
-    pub windows: Windows,
-
-    /// Users exported with their own user_id series; 0 turns them off.
-    #[arg(long = "per-user.top-k", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1000), value_name = "K")]
-    pub top_k: u32,
+    /// The per-project settings (`config/settings.rs`): for the flags' project, and for every
+    /// project of --config.file that leaves the key out.
+    #[command(flatten)]
+    pub settings: Settings,
 
     /// A user ID longer than this many bytes is exported as sha256: plus the first 16 hex
     /// digits of its SHA-256, so no label value can get a scrape rejected.
@@ -393,24 +327,6 @@ impl From<LogLevel> for tracing::Level {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-pub(crate) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
-    if duration.is_zero() {
-        return Err("must be greater than zero".into());
-    }
-    Ok(duration)
-}
-
-pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text
-        .parse()
-        .map_err(|_| "not a number of requests per second".to_string())?;
-    if !rate.is_finite() || rate < 0.0 || (rate > 0.0 && rate < 0.001) {
-        return Err("must be zero (no limit) or at least 0.001".into());
-    }
-    Ok(rate)
 }
 
 /// Accepts `host:port`, `[v6]:port` and Go's `:port` (all interfaces).

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{Config, ProjectConfig, Settings, Source};
+use super::{Config, ProjectConfig, SecretSource, Source};
 
 /// What is shown in place of a secret.
 pub const REDACTED: &str = "[redacted]";
@@ -32,33 +32,12 @@ pub struct InstanceView {
     config_auto_reload_interval: String,
 }
 
-/// One project, as `/config` shows it.
-#[derive(Debug, Serialize)]
-struct ProjectView<'a> {
-    id: &'a str,
-    api_secret: &'static str,
-    api_url: &'a str,
-    ca_file: Option<String>,
-    page_size: u32,
-    concurrency: usize,
-    max_requests_per_second: f64,
-    timeout: String,
-    poll_interval: String,
-    max_staleness: String,
-    strategy: &'static str,
-    resync_interval: String,
-    verify_interval: String,
-    change_overlap: String,
-    windows: Vec<&'a str>,
-    top_k: usize,
-}
-
 /// The whole page.
 #[derive(Serialize)]
 struct Page<'a> {
     #[serde(flatten)]
     instance: &'a InstanceView,
-    projects: Vec<ProjectView<'a>>,
+    projects: Vec<Keys>,
 }
 
 impl InstanceView {
@@ -111,41 +90,42 @@ impl InstanceView {
     }
 }
 
-fn project(config: &ProjectConfig) -> ProjectView<'_> {
-    let Settings {
-        api_url,
-        ca,
-        page_size,
-        concurrency,
-        max_requests_per_second,
-        timeout,
-        poll_interval,
-        max_staleness,
-        strategy,
-        resync_interval,
-        verify_interval,
-        change_overlap,
-        windows,
-        top_k,
-    } = &config.settings;
-    let human = |d: &std::time::Duration| humantime::format_duration(*d).to_string();
-    ProjectView {
-        id: &config.id,
-        api_secret: REDACTED,
-        api_url,
-        ca_file: ca.path.as_ref().map(|p| p.display().to_string()),
-        page_size: *page_size,
-        concurrency: *concurrency,
-        max_requests_per_second: *max_requests_per_second,
-        timeout: human(timeout),
-        poll_interval: human(poll_interval),
-        max_staleness: human(max_staleness),
-        strategy: strategy.as_str(),
-        resync_interval: human(resync_interval),
-        verify_interval: human(verify_interval),
-        change_overlap: human(change_overlap),
-        windows: windows.0.iter().map(|w| w.label.as_str()).collect(),
-        top_k: *top_k,
+/// One project as a config file would hold it: its `id`, where its secret comes from (the
+/// file's path or the variable's name; a secret handed over by the program itself as
+/// [`REDACTED`]), and every setting in the order declared.
+fn project(config: &ProjectConfig) -> Keys {
+    let mut keys = Keys(Vec::new());
+    keys.insert("id", config.id.as_str().into());
+    let source = match &config.secret_source {
+        SecretSource::File(path) => path.display().to_string(),
+        SecretSource::Env(name) => name.clone(),
+        SecretSource::Given => REDACTED.to_owned(),
+    };
+    keys.insert(config.secret_source.key(), source.into());
+    for (key, value) in config.settings.file_values() {
+        keys.insert(key, value);
+    }
+    keys
+}
+
+/// A mapping that keeps its keys in the order they were inserted (a `serde_json::Map` would
+/// sort them).
+struct Keys(Vec<(&'static str, serde_json::Value)>);
+
+impl Keys {
+    fn insert(&mut self, key: &'static str, value: serde_json::Value) {
+        self.0.push((key, value));
+    }
+}
+
+impl Serialize for Keys {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
 }
 
@@ -164,10 +144,13 @@ mod tests {
         let projects = config.projects();
         let yaml = InstanceView::of(&config).render(&projects.iter().collect::<Vec<_>>());
         assert!(!yaml.contains(secret), "{yaml}");
-        assert!(yaml.contains("api_secret: \"[redacted]\""), "{yaml}");
+        assert!(
+            yaml.contains("api_secret_env: CORBADO_API_SECRET"),
+            "{yaml}"
+        );
         assert!(yaml.contains("strategy: auto"), "{yaml}");
         assert!(yaml.contains("poll_interval: 1m"), "{yaml}");
-        assert!(yaml.contains("- 15m"), "{yaml}");
+        assert!(yaml.contains("windows: 15m,1h,24h"), "{yaml}");
         let page: BTreeMap<String, serde_json::Value> =
             crate::yaml::from_str(&yaml).expect("the page is YAML");
         for key in ["listen_address", "projects", "total_shards", "source"] {

@@ -15,9 +15,12 @@
 //! file or variable a config file names: never from the command line or the config file itself.
 
 pub mod cli;
+pub(crate) mod declare;
 pub mod effective;
 pub mod file;
 pub mod project;
+pub mod settings;
+pub mod values;
 
 use std::time::Duration;
 
@@ -34,7 +37,8 @@ pub use cli::{
 };
 pub use effective::InstanceView;
 pub use file::ConfigFile;
-pub use project::{CaBundle, ProjectConfig, Settings};
+pub use project::{CaBundle, ProjectConfig, SecretSource};
+pub use settings::{Settings, DEFAULT_API_URL};
 
 /// Environment variable holding the API secret.
 pub const SECRET_ENV: &str = "CORBADO_API_SECRET";
@@ -43,7 +47,11 @@ pub const SECRET_ENV: &str = "CORBADO_API_SECRET";
 #[derive(Clone, Debug)]
 pub enum Source {
     /// One project named by the flags; its settings are [`Config::settings`].
-    Flags { project_id: String, secret: Secret },
+    Flags {
+        project_id: String,
+        secret: Secret,
+        secret_source: SecretSource,
+    },
     /// The built-in simulator, started by the exporter itself.
     Demo,
     /// `--config.file`, and the projects it held when it was read (all of them, before sharding).
@@ -60,6 +68,8 @@ pub struct Config {
     /// The per-project flags: the settings of the flags' project and of `--demo`, and what
     /// every key a config file leaves out means.
     pub settings: Settings,
+    /// The certificates of `settings.ca_file`, read at start.
+    pub ca: CaBundle,
     /// `--shard` and `--total-shards`.
     pub shard: Shard,
     /// `--web.enable-lifecycle`: accept `POST /-/reload`.
@@ -107,12 +117,14 @@ impl Config {
     /// `api_secret_env` names are read from the process environment.
     pub fn from_cli(args: ExporterArgs, env_secret: Option<String>) -> Result<Config, ConfigError> {
         let env_secret = env_secret.filter(|v| !v.is_empty());
-        let settings = settings_from_flags(&args)?;
+        let settings = args.settings.clone();
+        let ca = CaBundle::of(&settings.ca_file, "--corbado.ca-file")?;
         let source = source(&args, env_secret, &settings)?;
         let shard = shard(&args, &source)?;
         Ok(Config {
             source,
             settings,
+            ca,
             shard,
             enable_lifecycle: args.enable_lifecycle,
             max_user_id_length: args.max_user_id_length as usize,
@@ -147,14 +159,41 @@ impl Config {
         })
     }
 
+    /// The configuration the flags give with no flag at all, for one project with `settings`,
+    /// listening on a port of loopback the system picks: what tests and benches start from.
+    pub fn for_project(project_id: &str, secret: Secret, settings: Settings) -> Config {
+        use clap::Parser as _;
+        let argv = [
+            "corbado-exporter",
+            "--demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ];
+        let flags = Cli::parse_from(argv).exporter;
+        let mut config = Config::from_cli(flags, None).expect("the built-in defaults are valid");
+        config.source = Source::Flags {
+            project_id: project_id.to_owned(),
+            secret,
+            secret_source: SecretSource::Given,
+        };
+        config.settings = settings;
+        config
+    }
+
     /// The projects this instance polls, as configured now: the flags' one, or those of the
     /// config file that fall to this shard. Empty in `--demo`, whose project exists only once
     /// its simulator listens.
     pub fn projects(&self) -> Vec<ProjectConfig> {
         match &self.source {
-            Source::Flags { project_id, secret } => vec![ProjectConfig {
+            Source::Flags {
+                project_id,
+                secret,
+                secret_source,
+            } => vec![ProjectConfig {
                 id: project_id.clone(),
                 secret: secret.clone(),
+                secret_source: secret_source.clone(),
+                ca: self.ca.clone(),
                 settings: self.settings.clone(),
             }],
             Source::Demo => Vec::new(),
@@ -169,32 +208,6 @@ impl Config {
     pub fn window_durations(&self) -> Vec<Duration> {
         self.settings.window_durations()
     }
-}
-
-/// The per-project flags, checked.
-fn settings_from_flags(args: &ExporterArgs) -> Result<Settings, ConfigError> {
-    Ok(Settings {
-        api_url: project::validate_api_url(&args.api_url).map_err(|problem| ConfigError {
-            flag: "--corbado.api-url",
-            problem,
-        })?,
-        ca: match &args.ca_file {
-            Some(path) => CaBundle::read(path, "--corbado.ca-file")?,
-            None => CaBundle::default(),
-        },
-        page_size: args.page_size,
-        concurrency: args.concurrency as usize,
-        max_requests_per_second: args.max_requests_per_second,
-        timeout: args.timeout,
-        poll_interval: args.poll_interval,
-        max_staleness: args.max_staleness,
-        strategy: args.strategy,
-        resync_interval: args.resync_interval,
-        verify_interval: args.verify_interval,
-        change_overlap: args.change_overlap,
-        windows: args.windows.clone(),
-        top_k: args.top_k as usize,
-    })
 }
 
 /// `--demo`, `--config.file` or the flags' project, each refused beside the others' flags.
@@ -241,8 +254,12 @@ fn source(
             flag: "--corbado.project-id",
             problem,
         })?;
-    let secret = read_secret(args.api_secret_file.as_deref(), env_secret)?;
-    Ok(Source::Flags { project_id, secret })
+    let (secret, secret_source) = read_secret(args.api_secret_file.as_deref(), env_secret)?;
+    Ok(Source::Flags {
+        project_id,
+        secret,
+        secret_source,
+    })
 }
 
 /// `--shard` and `--total-shards`: `auto` read from the host name, and checked against each other.
@@ -316,14 +333,24 @@ pub fn read_key_file(path: &std::path::Path) -> Result<PseudonymKey, ConfigError
     Ok(PseudonymKey::new(key))
 }
 
-fn read_secret(file: Option<&std::path::Path>, env: Option<String>) -> Result<Secret, ConfigError> {
+/// The flags' project's secret, and where it came from.
+fn read_secret(
+    file: Option<&std::path::Path>,
+    env: Option<String>,
+) -> Result<(Secret, SecretSource), ConfigError> {
     match (file, env) {
         (Some(_), Some(_)) => Err(ConfigError {
             flag: "--corbado.api-secret-file",
             problem: "give the secret either in a file or in CORBADO_API_SECRET, not both".into(),
         }),
-        (Some(path), None) => project::read_secret_file(path, "--corbado.api-secret-file"),
-        (None, Some(value)) => project::checked_secret(value, SECRET_ENV),
+        (Some(path), None) => Ok((
+            project::read_secret_file(path, "--corbado.api-secret-file")?,
+            SecretSource::File(path.to_owned()),
+        )),
+        (None, Some(value)) => Ok((
+            project::checked_secret(value, SECRET_ENV)?,
+            SecretSource::Env(SECRET_ENV.to_owned()),
+        )),
         (None, None) => Err(ConfigError {
             flag: SECRET_ENV,
             problem: "the API secret is required unless --demo is given: set \
@@ -352,7 +379,7 @@ mod tests {
         let config = Config::from_cli(args(&["--demo"]), None).expect("valid");
         assert!(matches!(config.source, Source::Demo));
         let settings = &config.settings;
-        assert_eq!(settings.api_url, cli::DEFAULT_API_URL);
+        assert_eq!(settings.api_url, DEFAULT_API_URL);
         assert_eq!(settings.page_size, 100);
         assert_eq!(settings.concurrency, 4);
         assert_eq!(settings.max_requests_per_second, 5.0);
@@ -394,7 +421,7 @@ mod tests {
         let path = dir.join("secret");
         std::fs::write(&path, "s3cr3t\n").expect("write");
         assert_eq!(
-            read_secret(Some(&path), None).expect("readable").expose(),
+            read_secret(Some(&path), None).expect("readable").0.expose(),
             "s3cr3t"
         );
         assert!(read_secret(Some(&path), Some("x".into())).is_err());

@@ -3,12 +3,12 @@
 //! when a reload may keep that project's poller running.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use super::values::CaFile;
 use super::ConfigError;
-use crate::aggregate::Windows;
-use crate::poller::Strategy;
 use crate::secret::Secret;
+
+pub use super::settings::Settings;
 
 /// One project to poll.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,28 +16,33 @@ pub struct ProjectConfig {
     /// The project ID: the basic-auth user name and the `project_id` label.
     pub id: String,
     pub secret: Secret,
+    /// Where the secret came from: what `/config` shows in its place.
+    pub secret_source: SecretSource,
+    /// The certificates of `settings.ca_file`, read when the settings were.
+    pub ca: CaBundle,
     pub settings: Settings,
 }
 
-/// A project's settings besides its ID and secret: the flags' values, or a config file's keys
-/// over them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    pub api_url: String,
-    pub ca: CaBundle,
-    pub page_size: u32,
-    pub concurrency: usize,
-    pub max_requests_per_second: f64,
-    pub timeout: Duration,
-    pub poll_interval: Duration,
-    pub max_staleness: Duration,
-    pub strategy: Strategy,
-    /// `0`: only when a repair cannot be located.
-    pub resync_interval: Duration,
-    pub verify_interval: Duration,
-    pub change_overlap: Duration,
-    pub windows: Windows,
-    pub top_k: usize,
+/// Where a project's secret is read from, as a config file would name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `api_secret_file` (`--corbado.api-secret-file`).
+    File(PathBuf),
+    /// `api_secret_env` (`CORBADO_API_SECRET` for the flags' project).
+    Env(String),
+    /// Handed over by the program itself (`--demo`, tests): shown as `[redacted]`.
+    Given,
+}
+
+impl SecretSource {
+    /// The config file's key for this source.
+    pub fn key(&self) -> &'static str {
+        match self {
+            SecretSource::File(_) => "api_secret_file",
+            SecretSource::Env(_) => "api_secret_env",
+            SecretSource::Given => "api_secret",
+        }
+    }
 }
 
 /// Extra CA certificates for the API (`--corbado.ca-file`, `ca_file`), read and parsed once.
@@ -57,8 +62,16 @@ impl PartialEq for CaBundle {
 }
 
 impl CaBundle {
-    /// The certificates of a CA file: at least one, or an error naming the file. `key` is what
-    /// the error names: the flag, or the config file's key.
+    /// The certificates of `file`, or none when no file is set. `key` is what an error names:
+    /// the flag, or the config file's key.
+    pub fn of(file: &CaFile, key: &'static str) -> Result<CaBundle, ConfigError> {
+        match &file.0 {
+            Some(path) => CaBundle::read(path, key),
+            None => Ok(CaBundle::default()),
+        }
+    }
+
+    /// The certificates of a CA file: at least one, or an error naming the file.
     pub fn read(path: &Path, key: &'static str) -> Result<CaBundle, ConfigError> {
         let pem = std::fs::read(path).map_err(|e| ConfigError {
             flag: key,
@@ -78,12 +91,6 @@ impl CaBundle {
     }
 }
 
-impl Settings {
-    pub fn window_durations(&self) -> Vec<Duration> {
-        self.windows.durations()
-    }
-}
-
 /// Checks a project ID: not empty, and nothing that would break basic auth or a log line.
 pub fn validate_project_id(id: &str) -> Result<String, String> {
     let id = id.trim();
@@ -94,25 +101,6 @@ pub fn validate_project_id(id: &str) -> Result<String, String> {
         return Err("must not contain ':' or control characters".into());
     }
     Ok(id.to_owned())
-}
-
-/// Checks an API base URL and drops trailing slashes. The URL is never echoed back: it may hold
-/// credentials someone pasted by mistake.
-pub fn validate_api_url(url: &str) -> Result<String, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err("must start with http:// or https://".into());
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(
-            "must not contain credentials; the project ID and the API secret are given apart"
-                .into(),
-        );
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err("must not have a query or fragment; /sessions is appended to it".into());
-    }
-    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// The secret in a file, less one trailing newline; `key` names the flag or config key.
@@ -149,17 +137,6 @@ pub fn checked_secret(value: String, key: &'static str) -> Result<Secret, Config
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn api_urls_with_credentials_are_refused_without_echoing_them() {
-        let error = validate_api_url("https://me:hunter2@example.test/v2").unwrap_err();
-        assert!(!error.contains("hunter2"));
-        assert!(validate_api_url("ftp://example.test").is_err());
-        assert_eq!(
-            validate_api_url("http://127.0.0.1:1/v2/").as_deref(),
-            Ok("http://127.0.0.1:1/v2")
-        );
-    }
 
     #[test]
     fn the_secret_file_loses_its_trailing_newline_only() {

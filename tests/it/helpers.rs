@@ -11,16 +11,15 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use corbado_exporter::aggregate::{parse_windows, Summary};
+use corbado_exporter::aggregate::Summary;
 use corbado_exporter::app::{App, Fleet, Reloader};
 use corbado_exporter::clock::{self, Clock};
-use corbado_exporter::config::{CaBundle, Config, LogFormat, LogLevel, Settings, Source};
+use corbado_exporter::config::{Config, Settings};
 use corbado_exporter::corbado::RetryPolicy;
 use corbado_exporter::journal::{Journal, Plan};
 use corbado_exporter::poller::{PollReport, Poller, Strategy};
 use corbado_exporter::secret::Secret;
 use corbado_exporter::server::Limits;
-use corbado_exporter::shard::Shard;
 use corbado_exporter::simulator::{Params, Population, Simulator};
 use corbado_exporter::snapshot::Store;
 use serde_json::Value;
@@ -131,51 +130,25 @@ pub fn journal() -> Journal {
 pub fn settings(api_url: &str, strategy: Strategy) -> Settings {
     Settings {
         api_url: api_url.to_owned(),
-        ca: CaBundle::default(),
-        page_size: 100,
-        concurrency: 4,
         max_requests_per_second: 0.0,
-        timeout: Duration::from_secs(10),
         poll_interval: Duration::from_secs(3600),
-        max_staleness: Duration::from_secs(300),
         strategy,
-        windows: parse_windows("15m,1h,24h").expect("valid windows"),
-        top_k: 10,
-        resync_interval: Duration::from_secs(24 * 3600),
-        verify_interval: Duration::from_secs(3600),
-        change_overlap: Duration::from_secs(30),
+        ..Settings::default()
     }
 }
 
 /// A config that polls `api_url` with `strategy`, no rate limit, listening on port 0.
 pub fn config(api_url: &str, strategy: Strategy) -> Config {
-    Config {
-        source: Source::Flags {
-            project_id: PROJECT.to_owned(),
-            secret: Secret::new(SECRET),
-        },
-        settings: settings(api_url, strategy),
-        shard: Shard::ALONE,
-        enable_lifecycle: false,
-        max_user_id_length: 128,
-        user_id_key: None,
-        listen_address: "127.0.0.1:0".to_owned(),
-        telemetry_path: "/metrics".to_owned(),
-        log_level: LogLevel::Info,
-        log_format: LogFormat::Text,
-        retry: RetryPolicy {
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            default_retry_after: Duration::from_millis(20),
-            max_retry_after: Duration::from_millis(50),
-            ..RetryPolicy::default()
-        },
-        web_config: None,
-        limits: Limits::default(),
-        clock: Clock::System,
-        storage: None,
-        auto_reload_interval: Duration::ZERO,
-    }
+    let mut config = Config::for_project(PROJECT, Secret::new(SECRET), settings(api_url, strategy));
+    config.retry = RetryPolicy {
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        default_retry_after: Duration::from_millis(20),
+        max_retry_after: Duration::from_millis(50),
+        ..RetryPolicy::default()
+    };
+    config.auto_reload_interval = Duration::ZERO;
+    config
 }
 
 /// An exporter serving HTTP on port 0, without its poll loops: tests call `poll_once`. `store`

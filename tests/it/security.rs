@@ -148,7 +148,11 @@ async fn mutual_tls_accepts_a_client_certificate_from_the_ca_and_refuses_none() 
 /// `corbado-exporter --web.config.check` on `path`.
 fn check_web_config(path: &std::path::Path) -> std::process::Output {
     let path = path.to_str().expect("UTF-8 path");
-    exporter(&["--demo", "--web.config.check", "--web.config.file", path])
+    // No project at all, nor --demo: the check stands alone, as promtool's do, on a machine that
+    // has no credentials (it used to exit 2 with "--corbado.project-id required").
+    exporter(&["--web.config.check", "--web.config.file", path])
+        .env_remove("CORBADO_PROJECT_ID")
+        .env_remove("CORBADO_API_SECRET")
         .output()
         .expect("runs")
 }
@@ -452,8 +456,7 @@ async fn a_custom_ca_file_lets_the_exporter_trust_a_private_api_certificate() {
     let api = format!("https://{address}/v2");
 
     let mut trusted = config(&api, Strategy::Scan);
-    trusted.settings.ca =
-        CaBundle::read(&pki.dir.join("ca.pem"), "--corbado.ca-file").expect("a CA file");
+    trusted.ca = CaBundle::read(&pki.dir.join("ca.pem"), "--corbado.ca-file").expect("a CA file");
     let app = spawn_app(trusted).await;
     app.poller
         .poll_once()
