@@ -1,5 +1,5 @@
 //! What a poll costs the customer's API quota, per strategy, over two simulated hours: the
-//! figures the README quotes, and the targets checked (a steady `incremental` poll at most 40
+//! figures the docs quote, and the targets checked (a steady `incremental` poll at most 40
 //! requests; the average poll, checks and repairs included, at most 1.15× a steady one; ended
 //! sessions keeping `updated` at a million active at most 0.3 of a full walk; the first poll
 //! after a restart with `--storage.path` at most 3× a steady one).

@@ -1,4 +1,4 @@
-//! End-to-end figures for the README: requests and wall time of one poll per strategy, the
+//! End-to-end figures for docs/benchmarks.md: requests and wall time of one poll per strategy, the
 //! exporter's peak memory during a scan, and `/metrics` serving under 64 concurrent scrapers.
 //!
 //! Reference population (the issue's): 1,000,000 sessions, 50,000 active across 20,000 users,

@@ -18,7 +18,9 @@
 //!
 //! # Layout
 //! Each module imports only modules listed above it (leaves first); none imports one that
-//! imports it back, and only the wiring (`app`, `commands`) and `main` import `config`.
+//! imports it back. `config` is read by the wiring (`app`, `commands`), by `check` (which polls each
+//! project once as the wiring would) and by `main`; every other module receives its own settings
+//! type, built by the wiring.
 //! - `secret.rs`: the `Secret` type that never prints its value.
 //! - `yaml.rs`: the one YAML reader and writer, and errors that keep the line but quote nothing.
 //! - `clock.rs`: Unix milliseconds and a poll's whole-second `now`.
@@ -45,8 +47,10 @@
 //! - `server/`: routes and handlers, the gate (request cap, auth, headers), the listener.
 //! - `simulator/`: the simulated Corbado API: HTTP face, fault injection, and the population
 //!   (storage, generation, evolution, queries, JSON, ground truth).
-//! - `config/`: `cli` (clap, single values) → `Config` (validated, files read once); `project`
-//!   (one project's settings) and `file` (`--config.file`).
+//! - `config/`: `settings` declares each per-project setting once (`declare` derives its flag,
+//!   file key, layering and `/config` from that); `values` holds each value's one parser; `cli`
+//!   (clap, the instance's flags) → `Config` (validated, files read once); `project` (one
+//!   project) and `file` (`--config.file`).
 //! - `app/`: wires the parts together and owns the shutdown path; `fleet` starts, stops and
 //!   restarts projects, `reload` re-reads the files on SIGHUP and `POST /-/reload`.
 //! - `check/`: the `check` command: one pass per project, what each strategy would cost, and

@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn the_reference_project_costs_what_the_readme_says() {
-        // 1,000,000 sessions, 50,000 active, ~500 changing a minute (README, "Poll strategies").
+        // 1,000,000 sessions, 50,000 active, ~500 changing a minute (docs/polling.md).
         let costs = Costs::of(&settings(), &counted(1_000_000, 50_000, 500, 500), true);
         let requests: Vec<u64> = costs
             .strategies

@@ -183,8 +183,8 @@ pub struct ExporterArgs {
     #[arg(long = "demo")]
     pub demo: bool,
 
-    /// YAML file of the projects to poll, each with its own secret and settings (see README,
-    /// "Several projects"). Not beside --corbado.project-id, a secret flag or --demo.
+    /// YAML file of the projects to poll, each with its own secret and settings (see
+    /// docs/configuration.md, "Several projects"). Not beside --corbado.project-id, a secret flag or --demo.
     #[arg(
         long = "config.file",
         env = "CORBADO_EXPORTER_CONFIG_FILE",

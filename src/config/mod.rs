@@ -4,7 +4,7 @@
 //! checks, with clap's error format), then [`Config::from_cli`] does what needs several flags or
 //! the outside world (the secret, the CA file, the web config file, `--config.file`, the shard).
 //! Each file is read and parsed once, here; once a `Config` exists it is valid and nothing
-//! downstream checks flags again. Only the wiring (`app/`) and `main` use this module: every
+//! downstream checks flags again. Only the wiring (`app/`), `check` and `main` use this module: every
 //! other part receives its own settings type, built from a `Config` by the wiring.
 //!
 //! - [`cli`]: the flags as clap parses them.

@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod dashboard;
 mod deploy;
+mod docs;
 mod golden;
 mod helpers;
 mod hostile;
