@@ -49,7 +49,27 @@ impl LiveWebConfig {
 
     /// Checks basic-auth credentials against the current users.
     pub async fn authorize(&self, credentials: Option<&Credentials>) -> Access {
-        self.auth.check(&self.current().users, credentials).await
+        self.authorize_against(&self.current(), credentials).await
+    }
+
+    /// Checks basic-auth credentials against `config`'s users: the configuration a request
+    /// took at its start, so that one request sees one configuration throughout.
+    pub async fn authorize_against(
+        &self,
+        config: &WebConfig,
+        credentials: Option<&Credentials>,
+    ) -> Access {
+        self.auth.check(&config.users, credentials).await
+    }
+
+    /// What `credentials` may do against `config`'s users when that is known without bcrypt
+    /// (auth off, none sent, or already verified); `None` when only bcrypt can tell.
+    pub fn known_access(
+        &self,
+        config: &WebConfig,
+        credentials: Option<&Credentials>,
+    ) -> Option<Access> {
+        self.auth.known(&config.users, credentials)
     }
 
     /// Re-reads the file; on success swaps it in, on failure keeps the old one and says why.
