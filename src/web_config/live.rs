@@ -1,6 +1,9 @@
 //! The web configuration in force: swapped for a new one when the file changes (checked every
 //! two seconds) or on a reload (SIGHUP, `POST /-/reload`, which the wiring routes here); a file
 //! that no longer validates is logged and the previous configuration stays.
+//!
+//! Reading the file is blocking work: the watcher does it on a blocking thread, and no lock is
+//! held while a file is read.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -91,7 +94,9 @@ impl LiveWebConfig {
         let Some(path) = &self.path else {
             return Ok(None);
         };
-        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = file_stamp(path);
+        // The file's metadata is read before the lock is taken, never under it.
+        let stamp = file_stamp(path);
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
         WebConfig::load(path).map(Some)
     }
 
@@ -117,7 +122,9 @@ impl LiveWebConfig {
         now != before && self.reload()
     }
 
-    /// Watches the file (every two seconds) until `shutdown`.
+    /// Watches the file (every two seconds) until `shutdown`. Each look runs on a blocking
+    /// thread: it reads the file's metadata, and the file itself when it changed, and a slow
+    /// disk must not hold up an async worker that serves scrapes.
     pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
         if self.path.is_none() {
             return;
@@ -126,7 +133,11 @@ impl LiveWebConfig {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = ticker.tick() => { self.reload_if_changed(); }
+                _ = ticker.tick() => {
+                    let live = Arc::clone(&self);
+                    // A look that panicked changed nothing; the next tick looks again.
+                    let _ = tokio::task::spawn_blocking(move || live.reload_if_changed()).await;
+                }
             }
         }
     }
