@@ -100,12 +100,21 @@ impl LiveWebConfig {
         WebConfig::load(path).map(Some)
     }
 
-    /// Puts what [`Self::prepare`] read in force.
+    /// Puts what [`Self::prepare`] read in force, and forgets the credentials verified against
+    /// the previous users. An unchanged `rate_limit` keeps its bucket: a fresh, full one on
+    /// every reload would let whoever may reload (or touch the file) undo the limit at will.
     pub fn install(&self, next: Option<WebConfig>) {
-        let Some(config) = next else {
+        let Some(mut config) = next else {
             return;
         };
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if let (Some(old), Some(new)) = (&current.rate_limit, &config.rate_limit) {
+            if old.same_settings(new) {
+                config.rate_limit = Some(Arc::clone(old));
+            }
+        }
+        *current = Arc::new(config);
+        drop(current);
         self.auth.forget();
         if let Some(path) = &self.path {
             tracing::info!(file = %path.display(), "web config reloaded");
@@ -171,5 +180,31 @@ mod tests {
         assert_eq!(live.current().users.len(), 1);
         let open = LiveWebConfig::load(None).expect("valid");
         assert_eq!(open.authorize(None).await, Access::Open);
+    }
+
+    #[tokio::test]
+    async fn a_reload_empties_the_verified_cache_and_keeps_an_unchanged_rate_limit() {
+        // Regression: each reload put a fresh, full bucket in force, so `POST /-/reload` (or a
+        // touch of the file) refilled the rate limit it should have spent.
+        let hash = bcrypt::hash("s3cret", 4).expect("hash");
+        let text = format!(
+            "basic_auth_users:\n  alice: '{hash}'\nrate_limit:\n  interval: 1h\n  burst: 2\n"
+        );
+        let path = write("live-rate.yml", &text);
+        let live = LiveWebConfig::load(Some(path.clone())).expect("valid");
+        let alice = Credentials {
+            user: "alice".into(),
+            password: "s3cret".into(),
+        };
+        assert_eq!(live.authorize(Some(&alice)).await, Access::Granted);
+        let bucket = |live: &LiveWebConfig| live.current().rate_limit.clone().expect("a bucket");
+        assert!(bucket(&live).try_take() && bucket(&live).try_take());
+        assert!(live.reload());
+        assert!(!bucket(&live).try_take(), "the same bucket, still empty");
+        let known = live.known_access(&live.current(), Some(&alice));
+        assert_eq!(known, None, "verified again after a reload");
+        std::fs::write(&path, text.replace("burst: 2", "burst: 3")).expect("write");
+        assert!(live.reload());
+        assert!(bucket(&live).try_take(), "a new limit, a new bucket");
     }
 }

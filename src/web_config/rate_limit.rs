@@ -48,6 +48,12 @@ impl RateLimit {
         }
     }
 
+    /// Whether `other` was configured with the same `interval` and `burst`: a reload then keeps
+    /// this bucket, tokens spent included.
+    pub fn same_settings(&self, other: &RateLimit) -> bool {
+        self.interval == other.interval && self.burst == other.burst
+    }
+
     /// How long until the next token, for `Retry-After` (whole seconds, at least 1).
     pub fn retry_after_seconds(&self) -> u64 {
         self.interval.as_secs().max(1)
