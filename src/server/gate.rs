@@ -83,7 +83,7 @@ pub async fn guard(State(gate): State<Gate>, request: Request, next: Next) -> Re
     } else {
         match admit(&gate, &config) {
             Ok(permit) => permit,
-            Err(refused) => return with_headers(refused, &config),
+            Err(refused) => return with_headers(refused.into_response(), &config),
         }
     };
     let access = match known {
@@ -101,32 +101,48 @@ pub async fn guard(State(gate): State<Gate>, request: Request, next: Next) -> Re
     with_headers(response, &config)
 }
 
+/// Why [`admit`] turned a request away.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// `--web.max-requests` are being served already.
+    Busy,
+    /// `rate_limit` has no token left; the next comes in this many seconds.
+    Limited { retry_after: u64 },
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many concurrent requests\n",
+            )
+                .into_response(),
+            Refusal::Limited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, HeaderValue::from(retry_after))],
+                "Too many requests (rate_limit of --web.config.file)\n",
+            )
+                .into_response(),
+        }
+    }
+}
+
 /// A place under the request cap (held until the response is built), then a `rate_limit`
-/// token; the refusal to send when either is missing. A request refused by the cap takes no
-/// token.
-fn admit(gate: &Gate, config: &WebConfig) -> Result<Option<OwnedSemaphorePermit>, Response> {
+/// token. A request refused by the cap takes no token.
+fn admit(gate: &Gate, config: &WebConfig) -> Result<Option<OwnedSemaphorePermit>, Refusal> {
     let permit = match &gate.requests {
-        Some(semaphore) => match Arc::clone(semaphore).try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                return Err((
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Too many concurrent requests\n",
-                )
-                    .into_response())
-            }
-        },
+        Some(semaphore) => Some(
+            Arc::clone(semaphore)
+                .try_acquire_owned()
+                .map_err(|_| Refusal::Busy)?,
+        ),
         None => None,
     };
     if let Some(limit) = config.rate_limit.as_ref() {
         if !limit.try_take() {
-            let retry = HeaderValue::from(limit.retry_after_seconds());
-            return Err((
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, retry)],
-                "Too many requests (rate_limit of --web.config.file)\n",
-            )
-                .into_response());
+            let retry_after = limit.retry_after_seconds();
+            return Err(Refusal::Limited { retry_after });
         }
     }
     Ok(permit)
