@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod dashboard;
 mod deploy;
+mod gate;
 mod golden;
 mod helpers;
 mod hostile;
