@@ -2,6 +2,11 @@
 //! `--config.auto-reload-interval`) re-read `--config.file` and `--web.config.file`, and either
 //! both take effect or neither does. The outcome lands in
 //! `corbado_exporter_config_last_reload_successful`.
+//!
+//! A reload reads files and holds the one-reload-at-a-time lock while it does: blocking work
+//! that never runs on an async worker (the workers serve the scrapes). The timer and SIGHUP run
+//! it on a blocking thread; `POST /-/reload`, whose [`Reload`] is synchronous, hands its worker
+//! over to the blocking pool for the time of the reload.
 
 use std::sync::{Arc, Mutex};
 
@@ -93,9 +98,9 @@ impl Reloader {
         true
     }
 
-    /// Checks the files' content every `every` until `shutdown`.
+    /// Checks the files' content every `every` until `shutdown`, each check on a blocking thread.
     pub async fn watch(self: Arc<Self>, every: std::time::Duration, shutdown: CancellationToken) {
-        self.reload_if_changed();
+        self.off_the_workers(Reloader::reload_if_changed).await;
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
@@ -103,10 +108,22 @@ impl Reloader {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {
-                    self.reload_if_changed();
+                    self.off_the_workers(Reloader::reload_if_changed).await;
                 }
             }
         }
+    }
+
+    /// Runs `work` on a blocking thread and waits for it. `None` if it panicked: a reload that
+    /// panicked changed nothing the next one cannot redo, so the callers go on.
+    async fn off_the_workers<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: fn(&Reloader) -> T,
+    ) -> Option<T> {
+        let reloader = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&reloader))
+            .await
+            .ok()
     }
 
     /// Reads both files; applies them only when both are valid. Records the outcome and logs it.
@@ -169,7 +186,7 @@ impl Reloader {
                     _ = hangup.recv() => {
                         tracing::info!("SIGHUP: reloading the configuration");
                         // The outcome is logged and recorded by the reload itself.
-                        let _ = self.reload_files();
+                        let _ = self.off_the_workers(Reloader::reload_files).await;
                     }
                 }
             }
@@ -180,7 +197,19 @@ impl Reloader {
 }
 
 impl Reload for Reloader {
+    /// Called by the `POST /-/reload` handler, on an async worker. [`Reload`] is synchronous, so
+    /// the reload cannot be awaited on another thread; `block_in_place` instead turns this
+    /// worker into a blocking thread for the time of the reload, and its other tasks move to
+    /// another worker. A current-thread runtime (tests) has no other worker and cannot do that
+    /// (`block_in_place` panics there), so it reloads in place.
     fn reload(&self) -> Result<String, String> {
-        self.reload_files()
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let multi_thread = Handle::try_current()
+            .is_ok_and(|runtime| runtime.runtime_flavor() == RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(|| self.reload_files())
+        } else {
+            self.reload_files()
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! The web configuration in force: swapped for a new one when the file changes (checked every
 //! two seconds) or on a reload (SIGHUP, `POST /-/reload`, which the wiring routes here); a file
 //! that no longer validates is logged and the previous configuration stays.
+//!
+//! Reading the file is blocking work: the watcher does it on a blocking thread, and no lock is
+//! held while a file is read.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -49,7 +52,27 @@ impl LiveWebConfig {
 
     /// Checks basic-auth credentials against the current users.
     pub async fn authorize(&self, credentials: Option<&Credentials>) -> Access {
-        self.auth.check(&self.current().users, credentials).await
+        self.authorize_against(&self.current(), credentials).await
+    }
+
+    /// Checks basic-auth credentials against `config`'s users: the configuration a request
+    /// took at its start, so that one request sees one configuration throughout.
+    pub async fn authorize_against(
+        &self,
+        config: &WebConfig,
+        credentials: Option<&Credentials>,
+    ) -> Access {
+        self.auth.check(&config.users, credentials).await
+    }
+
+    /// What `credentials` may do against `config`'s users when that is known without bcrypt
+    /// (auth off, none sent, or already verified); `None` when only bcrypt can tell.
+    pub fn known_access(
+        &self,
+        config: &WebConfig,
+        credentials: Option<&Credentials>,
+    ) -> Option<Access> {
+        self.auth.known(&config.users, credentials)
     }
 
     /// Re-reads the file; on success swaps it in, on failure keeps the old one and says why.
@@ -71,16 +94,27 @@ impl LiveWebConfig {
         let Some(path) = &self.path else {
             return Ok(None);
         };
-        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = file_stamp(path);
+        // The file's metadata is read before the lock is taken, never under it.
+        let stamp = file_stamp(path);
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
         WebConfig::load(path).map(Some)
     }
 
-    /// Puts what [`Self::prepare`] read in force.
+    /// Puts what [`Self::prepare`] read in force, and forgets the credentials verified against
+    /// the previous users. An unchanged `rate_limit` keeps its bucket: a fresh, full one on
+    /// every reload would let whoever may reload (or touch the file) undo the limit at will.
     pub fn install(&self, next: Option<WebConfig>) {
-        let Some(config) = next else {
+        let Some(mut config) = next else {
             return;
         };
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if let (Some(old), Some(new)) = (&current.rate_limit, &config.rate_limit) {
+            if old.same_settings(new) {
+                config.rate_limit = Some(Arc::clone(old));
+            }
+        }
+        *current = Arc::new(config);
+        drop(current);
         self.auth.forget();
         if let Some(path) = &self.path {
             tracing::info!(file = %path.display(), "web config reloaded");
@@ -97,7 +131,9 @@ impl LiveWebConfig {
         now != before && self.reload()
     }
 
-    /// Watches the file (every two seconds) until `shutdown`.
+    /// Watches the file (every two seconds) until `shutdown`. Each look runs on a blocking
+    /// thread: it reads the file's metadata, and the file itself when it changed, and a slow
+    /// disk must not hold up an async worker that serves scrapes.
     pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
         if self.path.is_none() {
             return;
@@ -106,7 +142,11 @@ impl LiveWebConfig {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = ticker.tick() => { self.reload_if_changed(); }
+                _ = ticker.tick() => {
+                    let live = Arc::clone(&self);
+                    // A look that panicked changed nothing; the next tick looks again.
+                    let _ = tokio::task::spawn_blocking(move || live.reload_if_changed()).await;
+                }
             }
         }
     }
@@ -140,5 +180,31 @@ mod tests {
         assert_eq!(live.current().users.len(), 1);
         let open = LiveWebConfig::load(None).expect("valid");
         assert_eq!(open.authorize(None).await, Access::Open);
+    }
+
+    #[tokio::test]
+    async fn a_reload_empties_the_verified_cache_and_keeps_an_unchanged_rate_limit() {
+        // Regression: each reload put a fresh, full bucket in force, so `POST /-/reload` (or a
+        // touch of the file) refilled the rate limit it should have spent.
+        let hash = bcrypt::hash("s3cret", 4).expect("hash");
+        let text = format!(
+            "basic_auth_users:\n  alice: '{hash}'\nrate_limit:\n  interval: 1h\n  burst: 2\n"
+        );
+        let path = write("live-rate.yml", &text);
+        let live = LiveWebConfig::load(Some(path.clone())).expect("valid");
+        let alice = Credentials {
+            user: "alice".into(),
+            password: "s3cret".into(),
+        };
+        assert_eq!(live.authorize(Some(&alice)).await, Access::Granted);
+        let bucket = |live: &LiveWebConfig| live.current().rate_limit.clone().expect("a bucket");
+        assert!(bucket(&live).try_take() && bucket(&live).try_take());
+        assert!(live.reload());
+        assert!(!bucket(&live).try_take(), "the same bucket, still empty");
+        let known = live.known_access(&live.current(), Some(&alice));
+        assert_eq!(known, None, "verified again after a reload");
+        std::fs::write(&path, text.replace("burst: 2", "burst: 3")).expect("write");
+        assert!(live.reload());
+        assert!(bucket(&live).try_take(), "a new limit, a new bucket");
     }
 }

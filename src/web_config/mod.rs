@@ -70,7 +70,7 @@ pub struct WebConfig {
     /// User name → bcrypt hash.
     pub users: HashMap<String, String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// `rate_limit`: shared by every request (health probes excepted).
+    /// `rate_limit`: shared by every request (probes that cost no bcrypt excepted).
     pub rate_limit: Option<std::sync::Arc<rate_limit::RateLimit>>,
 }
 

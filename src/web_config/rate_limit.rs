@@ -1,8 +1,8 @@
-//! `rate_limit`: a token bucket over every request the exporter serves, health probes excepted.
-//! A token comes every `interval`, at most `burst` wait; a request that finds none is answered
-//! 429. Probes (`/-/healthy`, `/-/ready`, `/-/reload`) are left out for the reason the request
-//! cap leaves them out: a burst of scrapes must not fail a liveness probe and get the pod
-//! restarted.
+//! `rate_limit`: a token bucket over every request the exporter serves, taken before any bcrypt
+//! runs. A token comes every `interval`, at most `burst` wait; a request that finds none is
+//! answered 429. Only the reads of `/-/healthy` and `/-/ready` that cost no bcrypt are left out
+//! (the gate's `exempt` decides), for the reason the request cap leaves them out: a burst of
+//! scrapes must not fail a liveness probe and get the pod restarted.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -46,6 +46,12 @@ impl RateLimit {
         } else {
             false
         }
+    }
+
+    /// Whether `other` was configured with the same `interval` and `burst`: a reload then keeps
+    /// this bucket, tokens spent included.
+    pub fn same_settings(&self, other: &RateLimit) -> bool {
+        self.interval == other.interval && self.burst == other.burst
     }
 
     /// How long until the next token, for `Retry-After` (whole seconds, at least 1).

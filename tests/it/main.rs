@@ -7,6 +7,7 @@ mod cli;
 mod dashboard;
 mod deploy;
 mod docs;
+mod gate;
 mod golden;
 mod helpers;
 mod hostile;
