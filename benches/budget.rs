@@ -354,8 +354,8 @@ fn state_file(set: &ActiveSet) {
     let started = std::time::Instant::now();
     let bytes = storage::encode(&identity, &times, set);
     let encoded = started.elapsed();
-    let dir = std::env::temp_dir().join(format!("corbado-bench-state-{}", std::process::id()));
-    let path = storage::path_for(&dir, PROJECT);
+    let scratch = common::scratch_dir("state");
+    let path = storage::path_for(scratch.path(), PROJECT);
     let started = std::time::Instant::now();
     storage::write_atomically(&path, &bytes).expect("write");
     let written = started.elapsed();
@@ -365,7 +365,6 @@ fn state_file(set: &ActiveSet) {
         .expect("there");
     let read = started.elapsed();
     assert_eq!(back.set.len(), set.len());
-    let _ = std::fs::remove_dir_all(&dir);
     println!(
         "its state file: {:.1} MiB ({:.1} bytes a session); encoded in {} ms (the poll waits for this), written and synced in {} ms (on a blocking thread), read back in {} ms",
         bytes.len() as f64 / 1048576.0,
@@ -407,9 +406,8 @@ async fn restarts(params: Params) {
     let clock = Clock::manual(clock::now_whole_seconds_ms());
     let shutdown = CancellationToken::new();
     let (sim, address) = serve(params, &clock, &shutdown).await;
-    let dir = std::env::temp_dir().join(format!("corbado-bench-restarts-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let start = || keeping_state(&address, &clock, &dir, &shutdown);
+    let scratch = common::scratch_dir("restarts");
+    let start = || keeping_state(&address, &clock, scratch.path(), &shutdown);
     let first = start().await;
     let initial = minute_on(&sim, &clock, &first).await.requests;
     let mut steady = 0;
@@ -437,7 +435,6 @@ async fn restarts(params: Params) {
         crashed.requests as f64 / steady,
         crashed.resync.map_or("no resync", |r| r.as_str()),
     );
-    let _ = std::fs::remove_dir_all(&dir);
     shutdown.cancel();
 }
 

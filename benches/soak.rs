@@ -132,13 +132,13 @@ async fn soak(active: u64) -> Day {
     let shutdown = CancellationToken::new();
     let (sim, address) =
         common::serve_population(params, (PROJECT, SECRET), &clock, &shutdown).await;
-    let dir = std::env::temp_dir().join(format!("corbado-soak-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = common::scratch_dir("soak");
+    let dir = scratch.path();
     let settings = common::settings(&format!("http://{address}/v2"), Strategy::Auto);
     let windows = settings.window_durations();
     let mut config = common::config(PROJECT, SECRET, settings, clock.clone());
     config.storage = Some(Storage {
-        dir: dir.clone(),
+        dir: dir.to_owned(),
         save_interval: Duration::from_secs(300),
     });
     let mut exporter = start(&config, &shutdown).await;
@@ -190,7 +190,6 @@ async fn soak(active: u64) -> Day {
         }
     }
     shutdown.cancel();
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         day.resyncs.get("initial"),
         None,

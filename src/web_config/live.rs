@@ -125,7 +125,7 @@ mod tests {
     #[tokio::test]
     async fn a_broken_file_on_reload_keeps_the_previous_configuration() {
         let hash = bcrypt::hash("s3cret", 4).expect("hash");
-        let path = write(
+        let (_dir, path) = write(
             "live.yml",
             &format!("basic_auth_users:\n  alice: '{hash}'\n"),
         );

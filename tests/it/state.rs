@@ -12,6 +12,7 @@ use corbado_exporter::config::Storage;
 use corbado_exporter::poller::{PollReport, ResyncReason, Strategy};
 use corbado_exporter::simulator::{Faults, Params, Population};
 use corbado_exporter::storage;
+use tempfile::TempDir;
 
 use crate::helpers::{
     config, eventually, scratch_dir, serve_sim, spawn_app, TestApp, TestSim, PROJECT,
@@ -27,7 +28,9 @@ fn project(seed: u64) -> Params {
 struct World {
     sim: TestSim,
     clock: Clock,
-    dir: PathBuf,
+    /// The state folder, removed when the world drops; the test's apps are locals declared
+    /// after the world, so they are gone by then.
+    dir: TempDir,
 }
 
 impl World {
@@ -38,6 +41,10 @@ impl World {
             clock: Clock::manual(now),
             dir: scratch_dir(name),
         }
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// An exporter for the simulated project that keeps its state in `dir`.
@@ -62,7 +69,7 @@ impl World {
     }
 
     fn file(&self) -> PathBuf {
-        storage::path_for(&self.dir, PROJECT)
+        storage::path_for(self.dir(), PROJECT)
     }
 }
 
@@ -83,7 +90,7 @@ fn restored(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn a_graceful_restart_resumes_exact_and_costs_no_more_than_three_steady_polls() {
     let world = World::new("graceful", 51).await;
-    let first = world.exporter(&world.dir).await;
+    let first = world.exporter(world.dir()).await;
     let initial = world.poll(&first, "initial").await;
     assert_eq!(initial.resync, Some(ResyncReason::Initial));
     assert_eq!(restored(&first), 0);
@@ -101,7 +108,7 @@ async fn a_graceful_restart_resumes_exact_and_costs_no_more_than_three_steady_po
         assert_eq!(mode & 0o777, 0o600, "the file holds user IDs");
     }
 
-    let second = world.exporter(&world.dir).await;
+    let second = world.exporter(world.dir()).await;
     let resumed = world.poll(&second, "after the restart").await;
     assert_eq!(resumed.resync, None, "resumed, not resynced");
     assert_eq!(restored(&second), 1);
@@ -125,7 +132,7 @@ async fn a_graceful_restart_resumes_exact_and_costs_no_more_than_three_steady_po
 #[tokio::test]
 async fn after_a_crash_the_last_save_and_the_changes_since_resume_exact() {
     let world = World::new("crash", 52).await;
-    let first = world.exporter(&world.dir).await;
+    let first = world.exporter(world.dir()).await;
     world.poll(&first, "initial").await;
     // The first complete set is saved at once; the next save is due in five minutes.
     saved(&first).await;
@@ -136,7 +143,7 @@ async fn after_a_crash_the_last_save_and_the_changes_since_resume_exact() {
     // A crash: no save at the end, the file is five minutes old.
     drop(first);
 
-    let second = world.exporter(&world.dir).await;
+    let second = world.exporter(world.dir()).await;
     let resumed = world.poll(&second, "after the crash").await;
     assert_eq!(resumed.resync, None);
     assert_eq!(restored(&second), 1);
@@ -150,7 +157,7 @@ async fn after_a_crash_the_last_save_and_the_changes_since_resume_exact() {
 #[tokio::test]
 async fn a_restored_set_shows_its_users_with_the_first_counts_even_if_that_poll_fails() {
     let world = World::new("never-absent", 53).await;
-    let first = world.exporter(&world.dir).await;
+    let first = world.exporter(world.dir()).await;
     world.poll(&first, "initial").await;
     first.poller.save_state().await;
     drop(first);
@@ -160,7 +167,7 @@ async fn a_restored_set_shows_its_users_with_the_first_counts_even_if_that_poll_
         fail_paging: Some(("".into(), 400)),
         ..Faults::default()
     });
-    let second = world.exporter(&world.dir).await;
+    let second = world.exporter(world.dir()).await;
     let now = world.clock.advance(MINUTE);
     world.sim.sim.advance(now);
     second.poller.poll_once().await.expect_err("walks refused");
@@ -176,7 +183,7 @@ async fn a_restored_set_shows_its_users_with_the_first_counts_even_if_that_poll_
 /// be set aside and the project resynced.
 async fn refused(world: &World, bytes: &[u8], why: &str) {
     std::fs::write(world.file(), bytes).expect("write");
-    let app = world.exporter(&world.dir).await;
+    let app = world.exporter(world.dir()).await;
     let report = world.poll(&app, why).await;
     assert_eq!(report.resync, Some(ResyncReason::Initial), "{why}");
     assert_eq!(restored(&app), 0, "{why}");
@@ -191,7 +198,7 @@ async fn refused(world: &World, bytes: &[u8], why: &str) {
 #[tokio::test]
 async fn every_file_that_cannot_be_trusted_is_set_aside_and_the_project_resyncs() {
     let world = World::new("bad-files", 54).await;
-    let first = world.exporter(&world.dir).await;
+    let first = world.exporter(world.dir()).await;
     world.poll(&first, "initial").await;
     first.poller.save_state().await;
     drop(first);
@@ -246,7 +253,7 @@ async fn every_file_that_cannot_be_trusted_is_set_aside_and_the_project_resyncs(
 async fn a_directory_that_cannot_be_written_is_counted_and_polling_goes_on() {
     let world = World::new("unwritable", 55).await;
     // A path below a regular file: no write can succeed there, even as root.
-    let blocker = world.dir.join("not-a-directory");
+    let blocker = world.dir().join("not-a-directory");
     std::fs::write(&blocker, b"").expect("file");
     let app = world.exporter(&blocker.join("state")).await;
     world.poll(&app, "initial").await;
@@ -265,7 +272,7 @@ async fn a_directory_that_cannot_be_written_is_counted_and_polling_goes_on() {
 #[tokio::test]
 async fn a_reload_that_restarts_a_project_keeps_its_set_where_its_api_url_is_unchanged() {
     let world = World::new("reload", 56).await;
-    let app = world.exporter(&world.dir).await;
+    let app = world.exporter(world.dir()).await;
     world.poll(&app, "initial").await;
     let running = app.fleet.project(PROJECT).map(|(_, p)| p).expect("polled");
     let mut changed = app.config.projects()[0].clone();
@@ -291,8 +298,8 @@ async fn a_reload_that_restarts_a_project_keeps_its_set_where_its_api_url_is_unc
 #[tokio::test]
 async fn a_project_new_to_an_instance_resyncs_there_once_and_its_old_instance_resumes_it() {
     let world = World::new("moved", 58).await;
-    let old_dir = world.dir.join("shard-0");
-    let new_dir = world.dir.join("shard-1");
+    let old_dir = world.dir().join("shard-0");
+    let new_dir = world.dir().join("shard-1");
     let old = world.exporter(&old_dir).await;
     world.poll(&old, "on its old instance").await;
     old.poller.save_state().await;
@@ -338,8 +345,9 @@ async fn metrics_with(running: &crate::helpers::Running, line: &str) -> String {
 #[tokio::test]
 async fn the_binary_resumes_after_sigkill_and_sets_a_bad_file_aside_with_its_reason() {
     let sim = crate::helpers::spawn_sim(20_000, 59).await;
-    let dir = scratch_dir("binary-state");
-    let first = exporter_binary(&sim, &dir);
+    let scratch = scratch_dir("binary-state");
+    let dir = scratch.path();
+    let first = exporter_binary(&sim, dir);
     metrics_with(
         &first,
         "corbado_exporter_state_last_save_timestamp_seconds{",
@@ -352,7 +360,7 @@ async fn the_binary_resumes_after_sigkill_and_sets_a_bad_file_aside_with_its_rea
     assert!(killed.success());
     drop(first);
 
-    let second = exporter_binary(&sim, &dir);
+    let second = exporter_binary(&sim, dir);
     // Resumed: the set came from the file, and the first poll needed no resync.
     let text = metrics_with(&second, "corbado_exporter_active_set_timestamp_seconds{").await;
     assert!(
@@ -369,8 +377,8 @@ async fn the_binary_resumes_after_sigkill_and_sets_a_bad_file_aside_with_its_rea
     let (code, _) = second.terminate().await;
     assert_eq!(code, Some(0));
 
-    std::fs::write(storage::path_for(&dir, PROJECT), b"not a state file").expect("write");
-    let third = exporter_binary(&sim, &dir);
+    std::fs::write(storage::path_for(dir, PROJECT), b"not a state file").expect("write");
+    let third = exporter_binary(&sim, dir);
     metrics_with(&third, "corbado_up{project_id=\"pro-test\"} 1").await;
     let (code, log) = third.terminate().await;
     assert_eq!(code, Some(0));
