@@ -38,6 +38,12 @@ fn main() {
     let scale = if quick { 10 } else { 1 };
     println!("## The active set's memory\n");
     active_set_memory(1_000_000 / scale);
+    // A fresh folder for each restarts run, declared before the runtime so that they go after
+    // it: its shutdown waits for the state saves still writing on blocking threads.
+    let restart_dirs = [
+        common::scratch_dir("restarts"),
+        common::scratch_dir("restarts"),
+    ];
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -71,9 +77,10 @@ fn main() {
         };
         against_full_walk(ending, if quick { 10 } else { 30 }).await;
         println!("\n## Restarts with --storage.path at the reference population\n");
-        restarts(reference(1_000_000 / scale, 50_000 / scale)).await;
+        let dir = restart_dirs[0].path();
+        restarts(reference(1_000_000 / scale, 50_000 / scale), dir).await;
         println!("\n## Restarts with --storage.path at 1,000,000 active\n");
-        restarts(million_active(scale)).await;
+        restarts(million_active(scale), restart_dirs[1].path()).await;
         println!("\n## Re-activation by PATCH at the reference population\n");
         patch_healing(reference(1_000_000 / scale, 50_000 / scale)).await;
     });
@@ -401,13 +408,12 @@ async fn minute_on(sim: &Simulator, clock: &Clock, poller: &Poller) -> PollRepor
 
 /// What the first complete poll after a restart costs with `--storage.path`, against a steady
 /// poll: after a graceful restart (saved at shutdown), and after a crash whose last save is
-/// five minutes old.
-async fn restarts(params: Params) {
+/// five minutes old. The state is kept in `dir`, empty at the start.
+async fn restarts(params: Params, dir: &std::path::Path) {
     let clock = Clock::manual(clock::now_whole_seconds_ms());
     let shutdown = CancellationToken::new();
     let (sim, address) = serve(params, &clock, &shutdown).await;
-    let scratch = common::scratch_dir("restarts");
-    let start = || keeping_state(&address, &clock, scratch.path(), &shutdown);
+    let start = || keeping_state(&address, &clock, dir, &shutdown);
     let first = start().await;
     let initial = minute_on(&sim, &clock, &first).await.requests;
     let mut steady = 0;
