@@ -38,6 +38,12 @@ fn main() {
     let scale = if quick { 10 } else { 1 };
     println!("## The active set's memory\n");
     active_set_memory(1_000_000 / scale);
+    // A fresh folder for each restarts run, declared before the runtime so that they go after
+    // it: its shutdown waits for the state saves still writing on blocking threads.
+    let restart_dirs = [
+        common::scratch_dir("restarts"),
+        common::scratch_dir("restarts"),
+    ];
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -71,9 +77,10 @@ fn main() {
         };
         against_full_walk(ending, if quick { 10 } else { 30 }).await;
         println!("\n## Restarts with --storage.path at the reference population\n");
-        restarts(reference(1_000_000 / scale, 50_000 / scale)).await;
+        let dir = restart_dirs[0].path();
+        restarts(reference(1_000_000 / scale, 50_000 / scale), dir).await;
         println!("\n## Restarts with --storage.path at 1,000,000 active\n");
-        restarts(million_active(scale)).await;
+        restarts(million_active(scale), restart_dirs[1].path()).await;
         println!("\n## Re-activation by PATCH at the reference population\n");
         patch_healing(reference(1_000_000 / scale, 50_000 / scale)).await;
     });
@@ -354,8 +361,8 @@ fn state_file(set: &ActiveSet) {
     let started = std::time::Instant::now();
     let bytes = storage::encode(&identity, &times, set);
     let encoded = started.elapsed();
-    let dir = std::env::temp_dir().join(format!("corbado-bench-state-{}", std::process::id()));
-    let path = storage::path_for(&dir, PROJECT);
+    let scratch = common::scratch_dir("state");
+    let path = storage::path_for(scratch.path(), PROJECT);
     let started = std::time::Instant::now();
     storage::write_atomically(&path, &bytes).expect("write");
     let written = started.elapsed();
@@ -365,7 +372,6 @@ fn state_file(set: &ActiveSet) {
         .expect("there");
     let read = started.elapsed();
     assert_eq!(back.set.len(), set.len());
-    let _ = std::fs::remove_dir_all(&dir);
     println!(
         "its state file: {:.1} MiB ({:.1} bytes a session); encoded in {} ms (the poll waits for this), written and synced in {} ms (on a blocking thread), read back in {} ms",
         bytes.len() as f64 / 1048576.0,
@@ -402,14 +408,12 @@ async fn minute_on(sim: &Simulator, clock: &Clock, poller: &Poller) -> PollRepor
 
 /// What the first complete poll after a restart costs with `--storage.path`, against a steady
 /// poll: after a graceful restart (saved at shutdown), and after a crash whose last save is
-/// five minutes old.
-async fn restarts(params: Params) {
+/// five minutes old. The state is kept in `dir`, empty at the start.
+async fn restarts(params: Params, dir: &std::path::Path) {
     let clock = Clock::manual(clock::now_whole_seconds_ms());
     let shutdown = CancellationToken::new();
     let (sim, address) = serve(params, &clock, &shutdown).await;
-    let dir = std::env::temp_dir().join(format!("corbado-bench-restarts-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let start = || keeping_state(&address, &clock, &dir, &shutdown);
+    let start = || keeping_state(&address, &clock, dir, &shutdown);
     let first = start().await;
     let initial = minute_on(&sim, &clock, &first).await.requests;
     let mut steady = 0;
@@ -437,7 +441,6 @@ async fn restarts(params: Params) {
         crashed.requests as f64 / steady,
         crashed.resync.map_or("no resync", |r| r.as_str()),
     );
-    let _ = std::fs::remove_dir_all(&dir);
     shutdown.cancel();
 }
 

@@ -54,9 +54,9 @@ fn main() {
     let sims_rss: u64 = sims.iter().map(|(c, _)| rss_mib(c.id()).0).sum();
     println!("simulators: {projects} processes, {sims_rss} MiB RSS together (not counted below)");
 
-    let dir = std::env::temp_dir().join(format!("corbado-bench-projects-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("projects.yml");
+    // Declared before the exporter that reads from it, so it goes after the exporter stops.
+    let scratch = common::scratch_dir("projects");
+    let file = scratch.path().join("projects.yml");
     let mut yaml = format!(
         "defaults:\n  api_secret_env: BENCH_SECRET\n  poll_interval: {}s\nprojects:\n",
         INTERVAL.as_secs()

@@ -93,12 +93,15 @@ struct Day {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let active = if quick { 2_500 } else { 10_000 };
+    // Declared before the runtime, so it goes after it: the runtime's shutdown waits for a state
+    // save still writing on a blocking thread.
+    let state_dir = common::scratch_dir("soak");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .expect("runtime");
-    let day = runtime.block_on(soak(active));
+    let day = runtime.block_on(soak(active, state_dir.path()));
     println!(
         "\n{} polls ({} failed during the bursts of errors), {} requests in the day: {:.3} of the {} that filter would have spent; {} ranges repaired; resyncs after the start: {:?}",
         day.polls,
@@ -121,7 +124,7 @@ fn main() {
     );
 }
 
-async fn soak(active: u64) -> Day {
+async fn soak(active: u64, dir: &std::path::Path) -> Day {
     let now = clock::now_whole_seconds_ms();
     let params = Params {
         active,
@@ -132,13 +135,11 @@ async fn soak(active: u64) -> Day {
     let shutdown = CancellationToken::new();
     let (sim, address) =
         common::serve_population(params, (PROJECT, SECRET), &clock, &shutdown).await;
-    let dir = std::env::temp_dir().join(format!("corbado-soak-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     let settings = common::settings(&format!("http://{address}/v2"), Strategy::Auto);
     let windows = settings.window_durations();
     let mut config = common::config(PROJECT, SECRET, settings, clock.clone());
     config.storage = Some(Storage {
-        dir: dir.clone(),
+        dir: dir.to_owned(),
         save_interval: Duration::from_secs(300),
     });
     let mut exporter = start(&config, &shutdown).await;
@@ -190,7 +191,6 @@ async fn soak(active: u64) -> Day {
         }
     }
     shutdown.cancel();
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         day.resyncs.get("initial"),
         None,

@@ -74,3 +74,13 @@ pub async fn serve_population(
         .expect("bind");
     (sim, address.to_string())
 }
+
+/// A fresh folder for `bench`'s files under the system's temporary folder, removed with all it
+/// holds when the guard drops, even when the bench panics half-way. Declare it before any
+/// process or exporter that writes there, so those stop first.
+pub fn scratch_dir(bench: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("corbado-bench-{bench}-"))
+        .tempdir()
+        .expect("a temporary folder")
+}

@@ -64,46 +64,13 @@ impl App {
             }
             _ => (config.projects(), None),
         };
-        let instance = InstanceMetrics::new(config.shard.ordinal, config.shard.total)?;
-        instance.record_reload(true, clock::now_ms() as f64 / 1000.0);
-        let published = Arc::new(Published::new(instance));
-        let shared = Shared {
-            max_user_id_length: config.max_user_id_length,
-            user_id_key: config.user_id_key.clone(),
-            retry: config.retry.clone(),
-            clock: config.clock.clone(),
-            storage: config.storage.clone(),
-        };
-        let fleet = Arc::new(Fleet::new(
-            Arc::clone(&published),
-            shared,
-            InstanceView::of(&config),
-            shutdown.child_token(),
-        ));
-        let changes = fleet.apply(projects)?;
-        tracing::info!(
-            projects = changes.added.len(),
-            shard = config.shard.ordinal,
-            total_shards = config.shard.total,
-            "projects configured"
-        );
+        let (published, fleet) = configure_projects(&config, projects, shutdown)?;
         let listener = TcpListener::bind(&config.listen_address)
             .await
             .with_context(|| format!("listening on {}", config.listen_address))?;
         let web = LiveWebConfig::new(config.web_config.clone());
         tokio::spawn(Arc::clone(&web).watch(shutdown.child_token()));
-        let file = match &config.source {
-            Source::File { file, .. } => Some(file.clone()),
-            _ => None,
-        };
-        let reloader = Arc::new(Reloader::new(
-            file,
-            config.settings.clone(),
-            config.shard,
-            Arc::clone(&fleet),
-            Arc::clone(&web),
-            Arc::clone(&published),
-        ));
+        let reloader = reloader(&config, &fleet, &web, &published);
         let lifecycle = config
             .enable_lifecycle
             .then(|| Arc::clone(&reloader) as Arc<dyn Reload>);
@@ -160,6 +127,61 @@ impl App {
     pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
         server::serve(self.listener, self.router, self.web, self.limits, shutdown).await
     }
+}
+
+/// The instance's series, the page they and the projects make, and the fleet polling
+/// `projects` (not yet started), with the first configuration recorded as a reload.
+fn configure_projects(
+    config: &Config,
+    projects: Vec<ProjectConfig>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(Arc<Published>, Arc<Fleet>)> {
+    let instance = InstanceMetrics::new(config.shard.ordinal, config.shard.total)?;
+    instance.record_reload(true, clock::now_ms() as f64 / 1000.0);
+    let published = Arc::new(Published::new(instance));
+    let shared = Shared {
+        max_user_id_length: config.max_user_id_length,
+        user_id_key: config.user_id_key.clone(),
+        retry: config.retry.clone(),
+        clock: config.clock.clone(),
+        storage: config.storage.clone(),
+    };
+    let fleet = Arc::new(Fleet::new(
+        Arc::clone(&published),
+        shared,
+        InstanceView::of(config),
+        shutdown.child_token(),
+    ));
+    let changes = fleet.apply(projects)?;
+    tracing::info!(
+        projects = changes.added.len(),
+        shard = config.shard.ordinal,
+        total_shards = config.shard.total,
+        "projects configured"
+    );
+    Ok((published, fleet))
+}
+
+/// What SIGHUP, `POST /-/reload` and the auto-reload call: it re-reads the config file (if
+/// any) and the web config, and applies them to `fleet` and `published`.
+fn reloader(
+    config: &Config,
+    fleet: &Arc<Fleet>,
+    web: &Arc<LiveWebConfig>,
+    published: &Arc<Published>,
+) -> Arc<Reloader> {
+    let file = match &config.source {
+        Source::File { file, .. } => Some(file.clone()),
+        _ => None,
+    };
+    Arc::new(Reloader::new(
+        file,
+        config.settings.clone(),
+        config.shard,
+        Arc::clone(fleet),
+        Arc::clone(web),
+        Arc::clone(published),
+    ))
 }
 
 /// `--demo`: a simulator started on loopback, and the project that polls it with the flags'

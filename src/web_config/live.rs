@@ -165,7 +165,7 @@ mod tests {
     #[tokio::test]
     async fn a_broken_file_on_reload_keeps_the_previous_configuration() {
         let hash = bcrypt::hash("s3cret", 4).expect("hash");
-        let path = write(
+        let (_dir, path) = write(
             "live.yml",
             &format!("basic_auth_users:\n  alice: '{hash}'\n"),
         );
@@ -190,7 +190,7 @@ mod tests {
         let text = format!(
             "basic_auth_users:\n  alice: '{hash}'\nrate_limit:\n  interval: 1h\n  burst: 2\n"
         );
-        let path = write("live-rate.yml", &text);
+        let (_dir, path) = write("live-rate.yml", &text);
         let live = LiveWebConfig::load(Some(path.clone())).expect("valid");
         let alice = Credentials {
             user: "alice".into(),

@@ -197,36 +197,42 @@ fn validate_http(http: RawHttp) -> Result<Vec<(HeaderName, HeaderValue)>, String
 pub(crate) mod tests {
     use super::*;
 
-    /// A file in a folder of this process's own, for the tests of this module and its children.
-    pub(super) fn write(name: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("corbado-web-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join(name);
+    /// `text` in a file `name`, in a folder of its own that is removed when the returned guard
+    /// drops (the test's end, passed or failed), for the tests of this module and its children.
+    pub(super) fn write(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix("corbado-web-")
+            .tempdir()
+            .expect("a temporary folder");
+        let path = dir.path().join(name);
         std::fs::write(&path, text).expect("write");
-        path
+        (dir, path)
+    }
+
+    /// `WebConfig::load` of `text` written to a file `name`, which goes once it is read.
+    fn load(name: &str, text: &str) -> Result<WebConfig, WebConfigError> {
+        let (_dir, path) = write(name, text);
+        WebConfig::load(&path)
     }
 
     #[test]
     fn an_empty_file_means_no_tls_and_no_auth() {
-        let config = WebConfig::load(&write("empty.yml", "")).expect("valid");
+        let config = load("empty.yml", "").expect("valid");
         assert!(config.tls.is_none() && config.users.is_empty() && config.headers.is_empty());
     }
 
     #[test]
     fn errors_name_the_file_and_the_line() {
-        let path = write(
+        let (_dir, path) = write(
             "typo.yml",
             "basic_auth_users:\n  alice: x\nbasic_auth_user:\n  bob: y\n",
         );
         let error = WebConfig::load(&path).expect_err("typo").to_string();
         assert!(error.contains("typo.yml"), "{error}");
         assert!(error.contains("line 3"), "{error}");
-        let error = WebConfig::load(&write(
-            "hash.yml",
-            "basic_auth_users:\n  alice: plaintext\n",
-        ))
-        .expect_err("not bcrypt")
-        .to_string();
+        let error = load("hash.yml", "basic_auth_users:\n  alice: plaintext\n")
+            .expect_err("not bcrypt")
+            .to_string();
         assert!(
             error.contains("not a bcrypt hash") && !error.contains("plaintext"),
             "{error}"
@@ -235,27 +241,24 @@ pub(crate) mod tests {
 
     #[test]
     fn unsupported_tls_settings_are_refused_with_a_reason() {
-        let error = WebConfig::load(&write(
-            "tls.yml",
-            "tls_server_config:\n  cert_file: a.pem\n",
-        ))
-        .expect_err("no key")
-        .to_string();
+        let error = load("tls.yml", "tls_server_config:\n  cert_file: a.pem\n")
+            .expect_err("no key")
+            .to_string();
         assert!(error.contains("key_file"), "{error}");
     }
 
     #[test]
     fn only_security_headers_may_be_set() {
-        let ok = WebConfig::load(&write(
+        let ok = load(
             "headers.yml",
             "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
-        ))
+        )
         .expect("valid");
         assert_eq!(ok.headers[0].0, "x-frame-options");
-        let error = WebConfig::load(&write(
+        let error = load(
             "bad-headers.yml",
             "http_server_config:\n  headers:\n    Set-Cookie: a=b\n",
-        ))
+        )
         .expect_err("refused")
         .to_string();
         assert!(error.contains("Set-Cookie"), "{error}");

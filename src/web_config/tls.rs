@@ -38,43 +38,10 @@ pub(super) struct RawTls {
 }
 
 /// Builds the acceptor; relative paths are taken from `base`, the web config file's folder.
+/// The steps run in this order so that errors come in it too: the server's certificate and
+/// key, the protocol versions, then what is asked of clients.
 pub(super) fn build(raw: RawTls, base: &Path) -> Result<TlsAcceptor, String> {
-    let resolve = |p: &PathBuf| {
-        if p.is_absolute() {
-            p.clone()
-        } else {
-            base.join(p)
-        }
-    };
-    // Both halves named before either is read, so that a missing one is what the error says.
-    if raw.cert_file.is_some() == raw.cert.is_some() || raw.key_file.is_some() == raw.key.is_some()
-    {
-        return Err(
-            "tls_server_config: exactly one of cert_file and cert, and exactly one of \
-                    key_file and key, are required"
-                .into(),
-        );
-    }
-    let certs = match (&raw.cert_file, &raw.cert) {
-        (Some(file), None) => read_certificates(&resolve(file), "cert_file")?,
-        (None, Some(pem)) => inline_certificates(pem, "cert")?,
-        _ => return Err("tls_server_config: exactly one of cert_file and cert is required".into()),
-    };
-    if certs.is_empty() {
-        return Err("tls_server_config: the certificate holds no certificate".into());
-    }
-    let key = match (&raw.key_file, &raw.key) {
-        (Some(file), None) => {
-            let file = resolve(file);
-            PrivateKeyDer::from_pem_file(&file)
-                .map_err(|e| format!("tls_server_config.key_file {}: {e}", file.display()))?
-        }
-        // The error names the key, never its content.
-        (None, Some(pem)) => PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
-            .map_err(|_| "tls_server_config.key: not a PEM private key".to_owned())?,
-        _ => return Err("tls_server_config: exactly one of key_file and key is required".into()),
-    };
-
+    let (certs, key) = server_identity(&raw, base)?;
     let versions = tls_versions(raw.min_version.as_deref(), raw.max_version.as_deref())?;
     if raw.cipher_suites.is_some()
         || raw.curve_preferences.is_some()
@@ -86,8 +53,69 @@ pub(super) fn build(raw: RawTls, base: &Path) -> Result<TlsAcceptor, String> {
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls_server_config: {e}"))?;
+    let builder = with_client_auth(builder, raw, base, provider)?;
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls_server_config: certificate and key do not fit: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// `path` as written, or under `base` when relative.
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+/// The server's certificate chain and private key, each from its file or inline PEM.
+fn server_identity(
+    raw: &RawTls,
+    base: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    // Both halves named before either is read, so that a missing one is what the error says.
+    if raw.cert_file.is_some() == raw.cert.is_some() || raw.key_file.is_some() == raw.key.is_some()
+    {
+        return Err(
+            "tls_server_config: exactly one of cert_file and cert, and exactly one of \
+                    key_file and key, are required"
+                .into(),
+        );
+    }
+    let certs = match (&raw.cert_file, &raw.cert) {
+        (Some(file), None) => read_certificates(&resolve(base, file), "cert_file")?,
+        (None, Some(pem)) => inline_certificates(pem, "cert")?,
+        _ => return Err("tls_server_config: exactly one of cert_file and cert is required".into()),
+    };
+    if certs.is_empty() {
+        return Err("tls_server_config: the certificate holds no certificate".into());
+    }
+    let key = match (&raw.key_file, &raw.key) {
+        (Some(file), None) => {
+            let file = resolve(base, file);
+            PrivateKeyDer::from_pem_file(&file)
+                .map_err(|e| format!("tls_server_config.key_file {}: {e}", file.display()))?
+        }
+        // The error names the key, never its content.
+        (None, Some(pem)) => PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
+            .map_err(|_| "tls_server_config.key: not a PEM private key".to_owned())?,
+        _ => return Err("tls_server_config: exactly one of key_file and key is required".into()),
+    };
+    Ok((certs, key))
+}
+
+/// `builder` with what `client_auth_type`, the client CA and `client_allowed_sans` ask of
+/// clients: nothing, or certificates verified against the CA (and their SANs checked).
+fn with_client_auth(
+    builder: rustls::ConfigBuilder<rustls::ServerConfig, rustls::WantsVerifier>,
+    raw: RawTls,
+    base: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, String> {
     let client_ca = match (&raw.client_ca_file, &raw.client_ca) {
-        (Some(file), None) => Some(read_certificates(&resolve(file), "client_ca_file")?),
+        (Some(file), None) => Some(read_certificates(&resolve(base, file), "client_ca_file")?),
         (None, Some(pem)) => Some(inline_certificates(pem, "client_ca")?),
         (None, None) => None,
         (Some(_), Some(_)) => {
@@ -96,7 +124,7 @@ pub(super) fn build(raw: RawTls, base: &Path) -> Result<TlsAcceptor, String> {
     };
     let auth_type = raw.client_auth_type.as_deref().unwrap_or("NoClientCert");
     let verifier = client_verifier(auth_type, client_ca, provider)?;
-    let builder = match (verifier, raw.client_allowed_sans) {
+    Ok(match (verifier, raw.client_allowed_sans) {
         (None, Some(_)) => {
             return Err(format!(
                 "tls_server_config: client_allowed_sans needs client certificates verified \
@@ -108,12 +136,7 @@ pub(super) fn build(raw: RawTls, base: &Path) -> Result<TlsAcceptor, String> {
         (Some(verifier), Some(sans)) => {
             builder.with_client_cert_verifier(Arc::new(AllowedSans::new(verifier, sans)?))
         }
-    };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("tls_server_config: certificate and key do not fit: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    })
 }
 
 fn read_certificates(path: &Path, field: &str) -> Result<Vec<CertificateDer<'static>>, String> {

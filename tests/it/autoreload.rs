@@ -23,13 +23,14 @@ fn reload_successful(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn a_change_of_content_reloads_and_a_broken_file_is_tried_once_per_content() {
-    let dir = scratch_dir("auto-reload");
+    let scratch = scratch_dir("auto-reload");
+    let dir = scratch.path();
     let (a, b) = (
         project_sim("pro-a", 1_000, 61).await,
         project_sim("pro-b", 1_000, 62).await,
     );
     let path = dir.join("projects.yml");
-    let one = projects_yaml(&dir, &[("pro-a", &a)]);
+    let one = projects_yaml(dir, &[("pro-a", &a)]);
     std::fs::write(&path, &one).expect("v1");
     let app = spawn_app(file_config(path.clone())).await;
     assert!(
@@ -38,7 +39,7 @@ async fn a_change_of_content_reloads_and_a_broken_file_is_tried_once_per_content
     );
     assert!(!app.reloader.reload_if_changed(), "nothing changed");
 
-    std::fs::write(&path, projects_yaml(&dir, &[("pro-a", &a), ("pro-b", &b)])).expect("v2");
+    std::fs::write(&path, projects_yaml(dir, &[("pro-a", &a), ("pro-b", &b)])).expect("v2");
     assert!(app.reloader.reload_if_changed());
     assert_eq!(app.fleet.project_ids(), ["pro-a", "pro-b"]);
 
@@ -63,13 +64,14 @@ async fn a_change_of_content_reloads_and_a_broken_file_is_tried_once_per_content
 
 #[tokio::test]
 async fn a_rotated_secret_restarts_only_its_project_and_keeps_its_active_set() {
-    let dir = scratch_dir("auto-reload-secret");
+    let scratch = scratch_dir("auto-reload-secret");
+    let dir = scratch.path();
     let (a, b) = (
         project_sim("pro-a", 2_000, 63).await,
         project_sim("pro-b", 2_000, 64).await,
     );
     let path = dir.join("projects.yml");
-    let yaml = projects_yaml(&dir, &[("pro-a", &a), ("pro-b", &b)]);
+    let yaml = projects_yaml(dir, &[("pro-a", &a), ("pro-b", &b)]);
     std::fs::write(&path, yaml).expect("config");
     let app = spawn_app(file_config(path)).await;
     app.reloader.reload_if_changed();
@@ -111,14 +113,15 @@ fn configmap(dir: &Path, version: &str, yaml: &str) -> PathBuf {
 
 #[tokio::test]
 async fn a_configmap_style_symlink_swap_is_seen_and_applied_by_the_binary() {
-    let dir = scratch_dir("auto-reload-configmap");
+    let scratch = scratch_dir("auto-reload-configmap");
+    let dir = scratch.path();
     let (a, b) = (
         project_sim("pro-a", 1_000, 65).await,
         project_sim("pro-b", 1_000, 66).await,
     );
     let volume = dir.join("volume");
     std::fs::create_dir_all(&volume).expect("volume");
-    let one = projects_yaml(&dir, &[("pro-a", &a)]);
+    let one = projects_yaml(dir, &[("pro-a", &a)]);
     let path = configmap(&volume, "2026_12_01_v1", &one);
     let running = Running::start(exporter(&[
         "--config.file",
@@ -135,7 +138,7 @@ async fn a_configmap_style_symlink_swap_is_seen_and_applied_by_the_binary() {
             .contains("corbado_exporter_projects 1")
     })
     .await;
-    let two = projects_yaml(&dir, &[("pro-a", &a), ("pro-b", &b)]);
+    let two = projects_yaml(dir, &[("pro-a", &a), ("pro-b", &b)]);
     configmap(&volume, "2026_12_01_v2", &two);
     eventually(
         Duration::from_secs(30),

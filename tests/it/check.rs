@@ -136,7 +136,8 @@ async fn a_config_file_is_checked_project_by_project() {
         "corbado1_good_secret",
     )
     .await;
-    let dir = scratch_dir("check-file");
+    let scratch = scratch_dir("check-file");
+    let dir = scratch.path();
     std::fs::write(dir.join("good"), "corbado1_good_secret\n").expect("write");
     std::fs::write(dir.join("bad"), "corbado1_bad_secret\n").expect("write");
     let file = dir.join("projects.yml");

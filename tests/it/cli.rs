@@ -6,8 +6,8 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use crate::helpers::{
-    eventually, eventually_some, exporter, exporter_polling, fetch_text, spawn_sim, Running,
-    PROJECT, SECRET,
+    eventually, eventually_some, exporter, exporter_polling, fetch_text, scratch_dir, spawn_sim,
+    Running, PROJECT, SECRET,
 };
 
 fn fails_with(args: &[&str], envs: &[(&str, &str)], first_line_has: &[&str]) {
@@ -32,8 +32,8 @@ fn fails_with(args: &[&str], envs: &[(&str, &str)], first_line_has: &[&str]) {
 
 #[test]
 fn a_bad_config_file_exits_2_naming_the_file_the_line_and_the_key() {
-    let dir = std::env::temp_dir().join(format!("corbado-cli-file-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch_dir("cli-file");
+    let dir = scratch.path();
     let path = dir.join("projects.yml");
     let file = path.to_str().expect("utf-8 path");
     std::fs::write(
@@ -70,8 +70,8 @@ fn a_bad_config_file_exits_2_naming_the_file_the_line_and_the_key() {
 
 #[tokio::test]
 async fn sighup_reloads_the_config_file() {
-    let dir = std::env::temp_dir().join(format!("corbado-cli-hup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch_dir("cli-hup");
+    let dir = scratch.path();
     let sim = spawn_sim(300, 9).await;
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, SECRET).expect("secret");

@@ -6,7 +6,8 @@ use corbado_exporter::poller::Strategy;
 use serde_json::Value;
 
 use crate::helpers::{
-    config, exporter, free_port, repo, run_tool, settings, spawn_app, spawn_sim, tool_available,
+    config, exporter, free_port, repo, run_tool, scratch_dir, settings, spawn_app, spawn_sim,
+    tool_available,
 };
 
 fn read(path: &str) -> String {
@@ -88,8 +89,8 @@ fn docker_compose_is_valid_and_every_file_it_mounts_exists() {
 /// Loads a config file of the repository with the exporter's own parser, its secret files
 /// (under `secret_dir` in the file) replaced by files of a temporary folder.
 fn load_example_projects(name: &str, yaml: &str, secret_dir: &str) -> Vec<ProjectConfig> {
-    let dir = std::env::temp_dir().join(format!("corbado-deploy-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch_dir(&format!("deploy-{name}"));
+    let dir = scratch.path();
     let yaml = yaml.replace(secret_dir, &format!("{}/", dir.display()));
     for line in yaml.lines() {
         if let Some(path) = line.trim().strip_prefix("api_secret_file: ") {
@@ -282,8 +283,8 @@ fn the_systemd_unit_verifies() {
     if !tool_available("systemd-analyze") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("corbado-unit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let scratch = scratch_dir("systemd-unit");
+    let dir = scratch.path();
     let unit = read("deploy/systemd/corbado-exporter.service").replace(
         "/usr/local/bin/corbado-exporter",
         env!("CARGO_BIN_EXE_corbado-exporter"),

@@ -260,13 +260,14 @@ fn the_console_examples_of_the_docs_are_what_the_binary_prints() {
     for page in ["configuration.md", "operations.md"] {
         let text = std::fs::read_to_string(docs().join(page)).expect("the docs page");
         let (files, runs) = examples(&text);
-        let dir = scratch_dir(&format!("docs-{page}"));
+        let scratch = scratch_dir(&format!("docs-{page}"));
+        let dir = scratch.path();
         for (name, content) in &files {
             std::fs::write(dir.join(name), content).expect("an example file");
         }
         for example in runs {
             let args: Vec<&str> = example.args.iter().map(String::as_str).collect();
-            let output = exporter(&args).current_dir(&dir).output().expect("runs");
+            let output = exporter(&args).current_dir(dir).output().expect("runs");
             let printed = format!(
                 "{}{}",
                 String::from_utf8_lossy(&output.stdout),

@@ -1,13 +1,23 @@
-//! The exact `/metrics` text for a fixed state: the session gauges of a fixed `Summary`, and the
-//! whole exposition with the exporter's own series at fixed values. Dashboards and alert rules
-//! depend on these names, labels and HELP texts: a change here must be deliberate.
+//! The exact `/metrics` text for a fixed state: the session gauges of a fixed `Summary`, the
+//! whole exposition of a project with the exporter's own series at fixed values, and the pages a
+//! scrape gets of two projects: the text format, and OpenMetrics when `Accept` prefers it (those
+//! two in `tests/golden/`). Dashboards and alert rules depend on these names, labels and HELP
+//! texts: a change here must be deliberate.
 
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use corbado_exporter::aggregate::{parse_windows, StatusCounts, Summary, UserCount};
-use corbado_exporter::metrics::{render_sessions, ExporterMetrics, UserLabels};
+use corbado_exporter::metrics::{render_sessions, ExporterMetrics, InstanceMetrics, UserLabels};
 use corbado_exporter::poller::{PollMethod, ResyncReason};
+use corbado_exporter::published::Published;
+use corbado_exporter::server::{router, Limits};
 use corbado_exporter::snapshot::Store;
+use corbado_exporter::web_config::LiveWebConfig;
+
+use crate::helpers::serve_on_loopback;
 
 const GOLDEN: &str = r#"# HELP corbado_sessions Sessions per status; statuses outside the documented enum count as unknown. As of the last successful poll.
 # TYPE corbado_sessions gauge
@@ -57,7 +67,7 @@ corbado_user_active_sessions_max{project_id="pro-golden"} 12
 corbado_users_with_active_sessions{project_id="pro-golden"} 57
 "#;
 
-/// The exporter's own series of [`fixed_store`], which the whole exposition puts before the
+/// The exporter's own series of [`fixed_store`] for `pro-golden`, which the whole exposition puts before the
 /// session gauges. `REVISION` stands for the git revision the test binary was built from.
 const EXPORTER_SERIES: &str = r#"# HELP corbado_exporter_active_set_sessions Active sessions held between polls (incremental and auto).
 # TYPE corbado_exporter_active_set_sessions gauge
@@ -179,10 +189,10 @@ fn top_k_of_zero_drops_the_per_user_family() {
     assert!(!text.contains("window=\"1h\""));
 }
 
-/// A store as after three polls (one failed): every series the alert rules and the dashboard
-/// read, with fixed values.
-fn fixed_store() -> Store {
-    let metrics = ExporterMetrics::new("pro-golden", &PollMethod::LABELS, &ResyncReason::LABELS)
+/// A store of `project_id` as after three polls (one failed) that counted `summary`: every series
+/// the alert rules and the dashboard read, with fixed values.
+fn fixed_store(project_id: &str, summary: Summary) -> Store {
+    let metrics = ExporterMetrics::new(project_id, &PollMethod::LABELS, &ResyncReason::LABELS)
         .expect("metrics");
     metrics.polls.inc_by(3);
     metrics.poll_failures.inc();
@@ -194,7 +204,8 @@ fn fixed_store() -> Store {
     metrics.resyncs.with_label_values(&["initial"]).inc();
     metrics.repairs.with_label_values(&["mismatch"]).inc_by(2);
     metrics.repairs.with_label_values(&["verify"]).inc();
-    metrics.set_active_set(120);
+    // The set holds what the counts call active, as after a complete sync.
+    metrics.set_active_set(summary.statuses.active);
     metrics.api_requests.with_label_values(&["200"]).inc_by(36);
     metrics.api_requests.with_label_values(&["error"]).inc();
     for seconds in [0.0625, 0.25, 0.5] {
@@ -202,7 +213,7 @@ fn fixed_store() -> Store {
     }
     let windows = parse_windows("15m,1h,24h").expect("valid");
     let store = Store::new(
-        "pro-golden",
+        project_id,
         windows,
         Duration::from_secs(300),
         metrics,
@@ -210,7 +221,7 @@ fn fixed_store() -> Store {
         crate::helpers::journal(),
     );
     store
-        .publish(summary(), 1_795_626_000_000)
+        .publish(summary, 1_795_626_000_000)
         .expect("publishes");
     store
 }
@@ -218,5 +229,158 @@ fn fixed_store() -> Store {
 #[test]
 fn the_whole_exposition_renders_exactly_as_pinned() {
     let expected = EXPORTER_SERIES.replace("REVISION", corbado_exporter::REVISION) + GOLDEN;
-    assert_eq!(fixed_store().render(), expected);
+    assert_eq!(fixed_store("pro-golden", summary()).render(), expected);
+}
+
+/// A second project's counts, unlike the first's in every family, and with no top-k users
+/// (as with `--per-user.top-k 0`): a family that only one project has must still merge.
+fn second_summary() -> Summary {
+    Summary {
+        statuses: StatusCounts {
+            active: 7,
+            logged_out: 5,
+            expired: 4,
+            inactivity_reached: 3,
+            revoked: 2,
+            unknown: 0,
+        },
+        created_in_window: vec![1, 2, 9],
+        expiring_in_window: vec![0, 1, 7],
+        expired_in_window: vec![1, 1, 4],
+        users_with_active_sessions: 5,
+        user_active_sessions_max: 3,
+        top_users: Vec::new(),
+        users_by_active_sessions: vec![3, 4, 5, 5, 5, 5, 5, 5, 5],
+        user_active_sessions_sum: 7,
+    }
+}
+
+/// An instance (shard 0 of 1, configured at a fixed time) polling `pro-golden` and `pro-second`
+/// at fixed values; and the Unix seconds within which its stores were made, which their
+/// OpenMetrics `_created` samples say (the one value no fixed input sets).
+fn two_projects() -> (Arc<Published>, RangeInclusive<f64>) {
+    let instance = InstanceMetrics::new(0, 1).expect("instance metrics");
+    instance.record_reload(true, 1_795_625_000.0);
+    let published = Arc::new(Published::new(instance));
+    let before = unix_seconds();
+    // Out of order on purpose: the page sorts projects by ID.
+    let stores = vec![
+        Arc::new(fixed_store("pro-second", second_summary())),
+        Arc::new(fixed_store("pro-golden", summary())),
+    ];
+    let made = before..=unix_seconds();
+    published.set_stores(stores);
+    (published, made)
+}
+
+fn unix_seconds() -> f64 {
+    corbado_exporter::clock::now_ms() as f64 / 1000.0
+}
+
+/// `GET /metrics` of `published` with `accept`, through the exporter's own router and listener:
+/// the response's `Content-Type` and body.
+async fn scrape(published: Arc<Published>, accept: &str) -> (String, String) {
+    let web = LiveWebConfig::load(None).expect("no web config");
+    let routes = router(
+        published,
+        "/metrics",
+        Arc::clone(&web),
+        &Limits::default(),
+        None,
+    );
+    let (address, shutdown) = serve_on_loopback(routes, web).await;
+    let _stop = shutdown.drop_guard();
+    let response = reqwest::Client::new()
+        .get(format!("http://{address}/metrics"))
+        .header("Accept", accept)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    (content_type, response.text().await.expect("body"))
+}
+
+/// `text` with the build's git revision written as `REVISION`, as the golden files hold it.
+fn revision_pinned(text: &str) -> String {
+    text.replace(
+        &format!("revision=\"{}\"", corbado_exporter::REVISION),
+        "revision=\"REVISION\"",
+    )
+}
+
+/// `text` with the value of each `_created` sample written as `CREATED`, once it is checked to
+/// lie in `made`: when the store began counting.
+fn created_pinned(text: &str, made: &RangeInclusive<f64>) -> String {
+    let mut pinned = String::with_capacity(text.len());
+    for line in text.lines() {
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        match line.rsplit_once(' ') {
+            Some((series, value)) if !line.starts_with('#') && name.ends_with("_created") => {
+                let seconds: f64 = value.parse().expect("a number");
+                assert!(made.contains(&seconds), "{line}: not within {made:?}");
+                pinned.push_str(series);
+                pinned.push_str(" CREATED");
+            }
+            _ => pinned.push_str(line),
+        }
+        pinned.push('\n');
+    }
+    pinned
+}
+
+/// Asserts that `actual` is the golden file `tests/golden/<name>`. After a deliberate change,
+/// `UPDATE_GOLDEN=1 cargo test --test it golden` rewrites the files instead; review their diff.
+fn assert_golden(name: &str, actual: &str) {
+    let path: PathBuf = crate::helpers::repo(&format!("tests/golden/{name}"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write the golden file");
+        return;
+    }
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if actual == expected {
+        return;
+    }
+    // The first line that differs, rather than two pages of text to compare by eye.
+    let (pinned, now): (Vec<&str>, Vec<&str>) =
+        (expected.lines().collect(), actual.lines().collect());
+    let at = pinned
+        .iter()
+        .zip(&now)
+        .position(|(p, n)| p != n)
+        .unwrap_or(pinned.len().min(now.len()));
+    panic!(
+        "{name} differs from line {}:\n  pinned: {:?}\n  now:    {:?}\nthe page now:\n{actual}\n\
+         if the change is deliberate, rerun with UPDATE_GOLDEN=1 and review the diff",
+        at + 1,
+        pinned.get(at),
+        now.get(at),
+    );
+}
+
+#[tokio::test]
+async fn a_scrape_of_two_projects_gets_exactly_the_pinned_text() {
+    let (published, _) = two_projects();
+    let (content_type, text) = scrape(published, "text/plain;version=0.0.4").await;
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert_golden("two-projects.txt", &revision_pinned(&text));
+}
+
+/// The `_created` samples are pinned as they are now, every counter and histogram's; whether
+/// they stay is for a later change to decide (by updating this file).
+#[tokio::test]
+async fn a_scrape_that_prefers_openmetrics_gets_exactly_the_pinned_page() {
+    let (published, made) = two_projects();
+    let (content_type, text) =
+        scrape(published, "application/openmetrics-text;version=1.0.0").await;
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let pinned = created_pinned(&revision_pinned(&text), &made);
+    assert_golden("two-projects.openmetrics.txt", &pinned);
 }

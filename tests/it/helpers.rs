@@ -23,6 +23,7 @@ use corbado_exporter::server::Limits;
 use corbado_exporter::simulator::{Params, Population, Simulator};
 use corbado_exporter::snapshot::Store;
 use serde_json::Value;
+use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 pub const PROJECT: &str = "pro-test";
@@ -323,12 +324,15 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A fresh, empty folder for `test` under the system's temporary folder.
-pub fn scratch_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("corbado-it-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temporary folder");
-    dir
+/// A fresh, empty folder for `test` under the system's temporary folder, removed with all it
+/// holds when the guard drops: when the test ends, passed or panicked. Keep the guard in a
+/// variable declared before any process or app that writes there (locals drop in reverse), so
+/// those stop first. Its name says which test left it, should a killed run leave it behind.
+pub fn scratch_dir(test: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("corbado-it-{test}-"))
+        .tempdir()
+        .expect("a temporary folder")
 }
 
 /// Runs `program` with `args`, `input` on its standard input; its output once it has ended.

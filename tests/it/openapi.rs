@@ -9,7 +9,8 @@ use std::time::Duration;
 use corbado_exporter::poller::Strategy;
 
 use crate::helpers::{
-    config, eventually, free_port, spawn_app, spawn_sim, tool_available, PROJECT, SECRET,
+    config, eventually, free_port, scratch_dir, spawn_app, spawn_sim, tool_available, PROJECT,
+    SECRET,
 };
 
 fn spec() -> PathBuf {
@@ -91,6 +92,10 @@ async fn schemathesis_finds_the_simulator_faithful_to_the_spec() {
     let api = sim.api_url();
     let auth = format!("{PROJECT}:{SECRET}");
     let spec = spec();
+    // It keeps a cache in its working folder: one of its own, out of the repository, removed
+    // after the run.
+    let scratch = scratch_dir("schemathesis");
+    let cwd = scratch.path().to_owned();
     // schemathesis blocks; run it off the runtime that serves the simulator.
     let output = tokio::task::spawn_blocking(move || {
         Command::new("st")
@@ -100,8 +105,7 @@ async fn schemathesis_finds_the_simulator_faithful_to_the_spec() {
             .args(["--checks", "all", "--max-examples", "100"])
             .args(["--seed", "20261125"])
             .env("SCHEMATHESIS_TELEMETRY", "false")
-            // It keeps a cache in its working folder; keep that out of the repository.
-            .current_dir(std::env::temp_dir())
+            .current_dir(cwd)
             .output()
             .expect("schemathesis runs")
     })

@@ -15,16 +15,9 @@ use corbado_exporter::simulator::{Faults, Params, Population};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    config, eventually, eventually_some, parse_samples, serve_project, settings, spawn_app, value,
-    TestSim,
+    config, eventually, eventually_some, parse_samples, scratch_dir, serve_project, settings,
+    spawn_app, value, TestSim,
 };
-
-/// A folder of its own for one test's files.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("corbado-it-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// A simulator of `sessions` sessions for project `id`, whose secret is `secret-<id>`.
 pub async fn project_sim(id: &str, sessions: u64, seed: u64) -> TestSim {
@@ -81,7 +74,8 @@ pub fn file_config(path: PathBuf) -> Config {
 
 #[tokio::test]
 async fn a_refused_and_a_slow_project_change_nothing_for_a_healthy_one() {
-    let dir = temp_dir("isolation");
+    let scratch = scratch_dir("isolation");
+    let dir = scratch.path();
     let healthy = project_sim("pro-healthy", 2_000, 1).await;
     let refused = project_sim("pro-refused", 500, 2).await;
     let slow = project_sim("pro-slow", 500, 3).await;
@@ -92,9 +86,9 @@ async fn a_refused_and_a_slow_project_change_nothing_for_a_healthy_one() {
     let path = dir.join("projects.yml");
     let yaml = format!(
         "projects:\n{}{}{}",
-        entry(&dir, "pro-healthy", &healthy, "secret-pro-healthy", &[]),
-        entry(&dir, "pro-refused", &refused, "not-the-secret", &[]),
-        entry(&dir, "pro-slow", &slow, "secret-pro-slow", &[]),
+        entry(dir, "pro-healthy", &healthy, "secret-pro-healthy", &[]),
+        entry(dir, "pro-refused", &refused, "not-the-secret", &[]),
+        entry(dir, "pro-slow", &slow, "secret-pro-slow", &[]),
     );
     std::fs::write(&path, yaml).expect("config file");
 
@@ -215,7 +209,8 @@ async fn post_reload(address: std::net::SocketAddr) -> (u16, String) {
 
 #[tokio::test]
 async fn a_reload_starts_stops_and_restarts_only_what_changed() {
-    let dir = temp_dir("reload");
+    let scratch = scratch_dir("reload");
+    let dir = scratch.path();
     let sims = [
         project_sim("pro-a", 800, 11).await,
         project_sim("pro-b", 800, 12).await,
@@ -227,9 +222,9 @@ async fn a_reload_starts_stops_and_restarts_only_what_changed() {
     let secret = |id: &str| format!("secret-{id}");
     let v1 = format!(
         "projects:\n{}{}{}",
-        entry(&dir, "pro-a", a, &secret("pro-a"), &[]),
-        entry(&dir, "pro-b", b, &secret("pro-b"), &[]),
-        entry(&dir, "pro-c", c, &secret("pro-c"), &[]),
+        entry(dir, "pro-a", a, &secret("pro-a"), &[]),
+        entry(dir, "pro-b", b, &secret("pro-b"), &[]),
+        entry(dir, "pro-c", c, &secret("pro-c"), &[]),
     );
     std::fs::write(&path, v1).expect("v1");
     let mut config = file_config(path.clone());
@@ -249,9 +244,9 @@ async fn a_reload_starts_stops_and_restarts_only_what_changed() {
     // v2: pro-a as it was, pro-b with another strategy, pro-c gone, pro-d new.
     let v2 = format!(
         "projects:\n{}{}{}",
-        entry(&dir, "pro-a", a, &secret("pro-a"), &[]),
-        entry(&dir, "pro-b", b, &secret("pro-b"), &["strategy: filter"]),
-        entry(&dir, "pro-d", d, &secret("pro-d"), &[]),
+        entry(dir, "pro-a", a, &secret("pro-a"), &[]),
+        entry(dir, "pro-b", b, &secret("pro-b"), &["strategy: filter"]),
+        entry(dir, "pro-d", d, &secret("pro-d"), &[]),
     );
     std::fs::write(&path, v2).expect("v2");
     let (status, body) = post_reload(app.address).await;
@@ -329,14 +324,15 @@ async fn a_reload_starts_stops_and_restarts_only_what_changed() {
 
 #[tokio::test]
 async fn reload_is_refused_without_the_lifecycle_flag() {
-    let dir = temp_dir("no-lifecycle");
+    let scratch = scratch_dir("no-lifecycle");
+    let dir = scratch.path();
     let sim = project_sim("pro-a", 100, 21).await;
     let path = dir.join("projects.yml");
     std::fs::write(
         &path,
         format!(
             "projects:\n{}",
-            entry(&dir, "pro-a", &sim, "secret-pro-a", &[])
+            entry(dir, "pro-a", &sim, "secret-pro-a", &[])
         ),
     )
     .expect("file");
@@ -350,13 +346,14 @@ async fn reload_is_refused_without_the_lifecycle_flag() {
 
 #[tokio::test]
 async fn three_shards_poll_each_of_twenty_projects_exactly_once_where_the_formula_says() {
-    let dir = temp_dir("shards");
+    let scratch = scratch_dir("shards");
+    let dir = scratch.path();
     let mut sims = Vec::new();
     let mut yaml = String::from("defaults:\n  strategy: filter\nprojects:\n");
     for i in 0..20 {
         let id = format!("pro-{i:010}");
         let sim = project_sim(&id, 50, 100 + i).await;
-        yaml.push_str(&entry(&dir, &id, &sim, &format!("secret-{id}"), &[]));
+        yaml.push_str(&entry(dir, &id, &sim, &format!("secret-{id}"), &[]));
         sims.push((id, sim));
     }
     let path = dir.join("projects.yml");
@@ -417,7 +414,8 @@ async fn three_shards_poll_each_of_twenty_projects_exactly_once_where_the_formul
 
 #[tokio::test]
 async fn a_reload_takes_both_files_or_neither() {
-    let dir = temp_dir("both-files");
+    let scratch = scratch_dir("both-files");
+    let dir = scratch.path();
     let a = project_sim("pro-a", 100, 31).await;
     let b = project_sim("pro-b", 100, 32).await;
     let path = dir.join("projects.yml");
@@ -425,7 +423,7 @@ async fn a_reload_takes_both_files_or_neither() {
         &path,
         format!(
             "projects:\n{}",
-            entry(&dir, "pro-a", &a, "secret-pro-a", &[])
+            entry(dir, "pro-a", &a, "secret-pro-a", &[])
         ),
     )
     .expect("v1");
@@ -463,8 +461,8 @@ async fn a_reload_takes_both_files_or_neither() {
         &path,
         format!(
             "projects:\n{}{}",
-            entry(&dir, "pro-a", &a, "secret-pro-a", &[]),
-            entry(&dir, "pro-b", &b, "secret-pro-b", &[])
+            entry(dir, "pro-a", &a, "secret-pro-a", &[]),
+            entry(dir, "pro-b", &b, "secret-pro-b", &[])
         ),
     )
     .expect("v2");

@@ -1,15 +1,15 @@
 //! The alert rules with promtool, and a real Prometheus scraping the exporter in `--demo`: every
 //! dashboard query and every rule evaluated through Prometheus' HTTP API.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use tempfile::TempDir;
 
 use crate::helpers::{
-    dashboard, eventually, exporter, exprs, free_port, panels, repo, run_tool, tool_available,
-    Running,
+    dashboard, eventually, exporter, exprs, free_port, panels, repo, run_tool, scratch_dir,
+    tool_available, Running,
 };
 
 fn promtool(args: &[&str]) -> String {
@@ -35,7 +35,8 @@ fn the_rules_and_the_example_config_pass_promtool() {
 
 struct Prometheus {
     child: Child,
-    dir: PathBuf,
+    /// Its config and TSDB; a field drops after `drop` below has stopped the process.
+    _dir: TempDir,
     url: String,
 }
 
@@ -43,19 +44,14 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 /// A real Prometheus with the example config, aimed at `target`, scraping and evaluating every
 /// second instead of every 30.
 fn start_prometheus(target: &str) -> Prometheus {
-    let dir = std::env::temp_dir().join(format!(
-        "corbado-prometheus-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch_dir("prometheus");
+    let dir = scratch.path();
     let config = std::fs::read_to_string(repo("prometheus/prometheus.yml"))
         .expect("example config")
         .replace("localhost:9877", target)
@@ -84,7 +80,7 @@ fn start_prometheus(target: &str) -> Prometheus {
         .expect("prometheus starts");
     Prometheus {
         child,
-        dir,
+        _dir: scratch,
         url: format!("http://127.0.0.1:{port}"),
     }
 }

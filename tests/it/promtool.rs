@@ -54,13 +54,14 @@ async fn promtool_finds_nothing_wrong_with_a_scrape_of_several_projects_and_ever
 /// A scrape of two projects polled with `--storage.path` whose state was saved, so that every
 /// family is present (asserted): what promtool lints and the docs' metrics table is made of.
 pub async fn scrape_with_every_family() -> String {
-    let dir = scratch_dir("every-family");
+    let scratch = scratch_dir("every-family");
+    let dir = scratch.path();
     let (a, b) = (
         project_sim("pro-a", 3_000, 21).await,
         project_sim("pro-b", 2_000, 22).await,
     );
     let path = dir.join("projects.yml");
-    let yaml = projects_yaml(&dir, &[("pro-a", &a), ("pro-b", &b)]);
+    let yaml = projects_yaml(dir, &[("pro-a", &a), ("pro-b", &b)]);
     std::fs::write(&path, yaml).expect("config file");
     let mut config = file_config(path);
     config.storage = Some(Storage {

@@ -5,12 +5,12 @@
 use corbado_exporter::config::read_key_file;
 use corbado_exporter::poller::Strategy;
 
-use crate::helpers::{config, exporter, parse_samples, spawn_app, spawn_sim};
+use crate::helpers::{config, exporter, parse_samples, scratch_dir, spawn_app, spawn_sim};
 
 #[tokio::test]
 async fn user_ids_become_pseudonyms_that_user_label_finds_again() {
-    let dir = std::env::temp_dir().join(format!("corbado-it-pseudonyms-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch_dir("pseudonyms");
+    let dir = scratch.path();
     let key_file = dir.join("user-id.key");
     std::fs::write(&key_file, "0123456789abcdef0123456789abcdef\n").expect("key");
     let sim = spawn_sim(3_000, 41).await;
@@ -68,8 +68,8 @@ async fn user_ids_become_pseudonyms_that_user_label_finds_again() {
 
 #[test]
 fn a_short_key_is_refused() {
-    let dir = std::env::temp_dir().join(format!("corbado-it-short-key-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch_dir("short-key");
+    let dir = scratch.path();
     let key_file = dir.join("short.key");
     std::fs::write(&key_file, "too short\n").expect("key");
     let output = exporter(&[

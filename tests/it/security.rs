@@ -14,24 +14,24 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
+use tempfile::TempDir;
 
 use crate::helpers::{
-    config, eventually_some, exporter, serve_on_loopback, spawn_app, spawn_sim, Running, TestApp,
-    SECRET,
+    config, eventually_some, exporter, scratch_dir, serve_on_loopback, spawn_app, spawn_sim,
+    Running, TestApp, SECRET,
 };
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate (SAN `scraper`), as PEM
-/// files in a folder.
+/// files in a folder that goes with it.
 pub struct Pki {
-    pub dir: PathBuf,
+    pub dir: TempDir,
     pub ca: String,
     client_identity: String,
 }
 
 impl Pki {
     pub fn new(name: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("corbado-pki-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = scratch_dir(&format!("pki-{name}"));
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -51,9 +51,9 @@ impl Pki {
         );
         let (client_cert, client_key) =
             leaf(ExtendedKeyUsagePurpose::ClientAuth, vec!["scraper".into()]);
-        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
-        std::fs::write(dir.join("server.pem"), &server_cert).expect("write");
-        std::fs::write(dir.join("server.key"), &server_key).expect("write");
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write");
+        std::fs::write(dir.path().join("server.pem"), &server_cert).expect("write");
+        std::fs::write(dir.path().join("server.key"), &server_key).expect("write");
         Pki {
             dir,
             ca: ca.pem(),
@@ -62,7 +62,7 @@ impl Pki {
     }
 
     pub fn web_config(&self, name: &str, extra: &str) -> PathBuf {
-        let path = self.dir.join(name);
+        let path = self.dir.path().join(name);
         std::fs::write(
             &path,
             format!("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n{extra}"),
@@ -156,18 +156,18 @@ fn check_web_config(path: &std::path::Path) -> std::process::Output {
         .expect("runs")
 }
 
-fn write_web_config(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("corbado-webcfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join(name);
+/// `text` written to a file `name` in a folder of its own; the folder goes when the guard drops.
+fn write_web_config(name: &str, text: &str) -> (TempDir, PathBuf) {
+    let dir = scratch_dir("webcfg");
+    let path = dir.path().join(name);
     std::fs::write(&path, text).expect("write");
-    path
+    (dir, path)
 }
 
 #[tokio::test]
 async fn basic_auth_guards_every_endpoint_and_reloads_when_the_file_changes() {
     let alice = bcrypt::hash("wonderland", 4).expect("hash");
-    let path = write_web_config(
+    let (_dir, path) = write_web_config(
         "auth.yml",
         &format!("basic_auth_users:\n  alice: '{alice}'\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n"),
     );
@@ -242,7 +242,7 @@ fn app_web(app: &TestApp) -> Arc<LiveWebConfig> {
 async fn sighup_makes_the_running_binary_reread_its_web_config() {
     let alice = bcrypt::hash("secret", 4).expect("hash");
     let bobby = bcrypt::hash("secret", 4).expect("hash");
-    let path = write_web_config(
+    let (_dir, path) = write_web_config(
         "hup.yml",
         &format!("basic_auth_users:\n  alice: '{alice}'\n"),
     );
@@ -297,7 +297,7 @@ async fn sighup_makes_the_running_binary_reread_its_web_config() {
 
 #[test]
 fn a_malformed_web_config_stops_start_up_with_its_line_and_check_mode_validates() {
-    let bad = write_web_config(
+    let (_bad_dir, bad) = write_web_config(
         "bad.yml",
         "tls_server_config:\n  cert_file: a.pem\n  key_flie: b.pem\n",
     );
@@ -317,7 +317,7 @@ fn a_malformed_web_config_stops_start_up_with_its_line_and_check_mode_validates(
     assert_eq!(check.status.code(), Some(2));
 
     let alice = bcrypt::hash("x", 4).expect("hash");
-    let good = write_web_config(
+    let (_good_dir, good) = write_web_config(
         "good.yml",
         &format!("basic_auth_users:\n  alice: '{alice}'\n"),
     );
@@ -455,7 +455,8 @@ async fn a_custom_ca_file_lets_the_exporter_trust_a_private_api_certificate() {
     let api = format!("https://{address}/v2");
 
     let mut trusted = config(&api, Strategy::Scan);
-    trusted.ca = CaBundle::read(&pki.dir.join("ca.pem"), "--corbado.ca-file").expect("a CA file");
+    trusted.ca =
+        CaBundle::read(&pki.dir.path().join("ca.pem"), "--corbado.ca-file").expect("a CA file");
     let app = spawn_app(trusted).await;
     app.poller
         .poll_once()

@@ -27,17 +27,40 @@ fn project(seed: u64) -> Params {
 struct World {
     sim: TestSim,
     clock: Clock,
+    /// The state folder, which [`in_world`] removes once the world and its runtime are gone.
     dir: PathBuf,
 }
 
-impl World {
-    async fn new(name: &str, seed: u64) -> World {
+/// Runs `test` in a world of its own (simulated project `seed`, state folder named after `name`)
+/// on a runtime of its own, and removes the folder only once that runtime has shut down. A
+/// poll's save runs on a blocking thread that nothing awaits; shutting the runtime down waits
+/// for it, where a folder removed while it writes would get its file back and stay behind.
+fn in_world<F>(name: &str, seed: u64, test: impl FnOnce(World) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let scratch = scratch_dir(name);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
         let now = clock::now_whole_seconds_ms();
-        World {
+        let world = World {
             sim: serve_sim(Population::generate(project(seed), now)).await,
             clock: Clock::manual(now),
-            dir: scratch_dir(name),
-        }
+            dir: scratch.path().to_owned(),
+        };
+        test(world).await;
+    });
+    // Also on a panic, by unwinding: the runtime (waiting for its blocking threads), then the
+    // folder.
+    drop(runtime);
+}
+
+impl World {
+    fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// An exporter for the simulated project that keeps its state in `dir`.
@@ -62,7 +85,7 @@ impl World {
     }
 
     fn file(&self) -> PathBuf {
-        storage::path_for(&self.dir, PROJECT)
+        storage::path_for(self.dir(), PROJECT)
     }
 }
 
@@ -80,103 +103,106 @@ fn restored(app: &TestApp) -> i64 {
     app.store.metrics.state_restored.get()
 }
 
-#[tokio::test]
-async fn a_graceful_restart_resumes_exact_and_costs_no_more_than_three_steady_polls() {
-    let world = World::new("graceful", 51).await;
-    let first = world.exporter(&world.dir).await;
-    let initial = world.poll(&first, "initial").await;
-    assert_eq!(initial.resync, Some(ResyncReason::Initial));
-    assert_eq!(restored(&first), 0);
-    let steady = world.poll(&first, "steady").await;
-    assert_eq!(steady.resync, None);
-    first.poller.save_state().await;
-    drop(first);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(world.file())
-            .expect("file")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "the file holds user IDs");
-    }
+#[test]
+fn a_graceful_restart_resumes_exact_and_costs_no_more_than_three_steady_polls() {
+    in_world("graceful", 51, |world| async move {
+        let first = world.exporter(world.dir()).await;
+        let initial = world.poll(&first, "initial").await;
+        assert_eq!(initial.resync, Some(ResyncReason::Initial));
+        assert_eq!(restored(&first), 0);
+        let steady = world.poll(&first, "steady").await;
+        assert_eq!(steady.resync, None);
+        first.poller.save_state().await;
+        drop(first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(world.file())
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the file holds user IDs");
+        }
 
-    let second = world.exporter(&world.dir).await;
-    let resumed = world.poll(&second, "after the restart").await;
-    assert_eq!(resumed.resync, None, "resumed, not resynced");
-    assert_eq!(restored(&second), 1);
-    assert!(
-        resumed.requests <= 3 * steady.requests,
-        "{} requests against a steady poll's {} (a resync poll took {})",
-        resumed.requests,
-        steady.requests,
-        initial.requests
-    );
-    // The status page says so, and when the state was last saved.
-    saved(&second).await;
-    let page = crate::helpers::fetch_text(&second.url("/")).await;
-    assert!(page.contains("<dt>Saved state</dt>"), "{page}");
-    assert!(
-        page.contains("resumed from --storage.path at start; last saved"),
-        "{page}"
-    );
-}
-
-#[tokio::test]
-async fn after_a_crash_the_last_save_and_the_changes_since_resume_exact() {
-    let world = World::new("crash", 52).await;
-    let first = world.exporter(&world.dir).await;
-    world.poll(&first, "initial").await;
-    // The first complete set is saved at once; the next save is due in five minutes.
-    saved(&first).await;
-    let mut steady = 0;
-    for i in 0..5 {
-        steady = world.poll(&first, &format!("poll {i}")).await.requests;
-    }
-    // A crash: no save at the end, the file is five minutes old.
-    drop(first);
-
-    let second = world.exporter(&world.dir).await;
-    let resumed = world.poll(&second, "after the crash").await;
-    assert_eq!(resumed.resync, None);
-    assert_eq!(restored(&second), 1);
-    assert!(
-        resumed.requests <= 3 * steady,
-        "{} requests against a steady poll's {steady}",
-        resumed.requests
-    );
-}
-
-#[tokio::test]
-async fn a_restored_set_shows_its_users_with_the_first_counts_even_if_that_poll_fails() {
-    let world = World::new("never-absent", 53).await;
-    let first = world.exporter(&world.dir).await;
-    world.poll(&first, "initial").await;
-    first.poller.save_state().await;
-    drop(first);
-
-    // Every walk refused, the counts (`pageSize=1`) spared: the active part fails.
-    world.sim.sim.set_faults(Faults {
-        fail_paging: Some(("".into(), 400)),
-        ..Faults::default()
+        let second = world.exporter(world.dir()).await;
+        let resumed = world.poll(&second, "after the restart").await;
+        assert_eq!(resumed.resync, None, "resumed, not resynced");
+        assert_eq!(restored(&second), 1);
+        assert!(
+            resumed.requests <= 3 * steady.requests,
+            "{} requests against a steady poll's {} (a resync poll took {})",
+            resumed.requests,
+            steady.requests,
+            initial.requests
+        );
+        // The status page says so, and when the state was last saved.
+        saved(&second).await;
+        let page = crate::helpers::fetch_text(&second.url("/")).await;
+        assert!(page.contains("<dt>Saved state</dt>"), "{page}");
+        assert!(
+            page.contains("resumed from --storage.path at start; last saved"),
+            "{page}"
+        );
     });
-    let second = world.exporter(&world.dir).await;
-    let now = world.clock.advance(MINUTE);
-    world.sim.sim.advance(now);
-    second.poller.poll_once().await.expect_err("walks refused");
-    let scrape = second.scrape().await;
-    assert!(
-        scrape.contains("corbado_users_with_active_sessions{"),
-        "{scrape}"
-    );
-    assert!(scrape.contains("corbado_exporter_active_set_timestamp_seconds{"));
+}
+
+#[test]
+fn after_a_crash_the_last_save_and_the_changes_since_resume_exact() {
+    in_world("crash", 52, |world| async move {
+        let first = world.exporter(world.dir()).await;
+        world.poll(&first, "initial").await;
+        // The first complete set is saved at once; the next save is due in five minutes.
+        saved(&first).await;
+        let mut steady = 0;
+        for i in 0..5 {
+            steady = world.poll(&first, &format!("poll {i}")).await.requests;
+        }
+        // A crash: no save at the end, the file is five minutes old.
+        drop(first);
+
+        let second = world.exporter(world.dir()).await;
+        let resumed = world.poll(&second, "after the crash").await;
+        assert_eq!(resumed.resync, None);
+        assert_eq!(restored(&second), 1);
+        assert!(
+            resumed.requests <= 3 * steady,
+            "{} requests against a steady poll's {steady}",
+            resumed.requests
+        );
+    });
+}
+
+#[test]
+fn a_restored_set_shows_its_users_with_the_first_counts_even_if_that_poll_fails() {
+    in_world("never-absent", 53, |world| async move {
+        let first = world.exporter(world.dir()).await;
+        world.poll(&first, "initial").await;
+        first.poller.save_state().await;
+        drop(first);
+
+        // Every walk refused, the counts (`pageSize=1`) spared: the active part fails.
+        world.sim.sim.set_faults(Faults {
+            fail_paging: Some(("".into(), 400)),
+            ..Faults::default()
+        });
+        let second = world.exporter(world.dir()).await;
+        let now = world.clock.advance(MINUTE);
+        world.sim.sim.advance(now);
+        second.poller.poll_once().await.expect_err("walks refused");
+        let scrape = second.scrape().await;
+        assert!(
+            scrape.contains("corbado_users_with_active_sessions{"),
+            "{scrape}"
+        );
+        assert!(scrape.contains("corbado_exporter_active_set_timestamp_seconds{"));
+    });
 }
 
 /// Writes `bytes` as the project's state file, starts an exporter, polls once: the file must
 /// be set aside and the project resynced.
 async fn refused(world: &World, bytes: &[u8], why: &str) {
     std::fs::write(world.file(), bytes).expect("write");
-    let app = world.exporter(&world.dir).await;
+    let app = world.exporter(world.dir()).await;
     let report = world.poll(&app, why).await;
     assert_eq!(report.resync, Some(ResyncReason::Initial), "{why}");
     assert_eq!(restored(&app), 0, "{why}");
@@ -188,128 +214,132 @@ async fn refused(world: &World, bytes: &[u8], why: &str) {
     saved(&app).await;
 }
 
-#[tokio::test]
-async fn every_file_that_cannot_be_trusted_is_set_aside_and_the_project_resyncs() {
-    let world = World::new("bad-files", 54).await;
-    let first = world.exporter(&world.dir).await;
-    world.poll(&first, "initial").await;
-    first.poller.save_state().await;
-    drop(first);
-    let good = std::fs::read(world.file()).expect("saved");
+#[test]
+fn every_file_that_cannot_be_trusted_is_set_aside_and_the_project_resyncs() {
+    in_world("bad-files", 54, |world| async move {
+        let first = world.exporter(world.dir()).await;
+        world.poll(&first, "initial").await;
+        first.poller.save_state().await;
+        drop(first);
+        let good = std::fs::read(world.file()).expect("saved");
 
-    refused(&world, &good[..good.len() / 2], "truncated").await;
-    let mut flipped = good.clone();
-    let middle = flipped.len() / 2;
-    flipped[middle] ^= 0x40;
-    refused(&world, &flipped, "a flipped byte").await;
-    let mut version = good.clone();
-    version[24] = 2;
-    refused(&world, &version, "another format version").await;
+        refused(&world, &good[..good.len() / 2], "truncated").await;
+        let mut flipped = good.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x40;
+        refused(&world, &flipped, "a flipped byte").await;
+        let mut version = good.clone();
+        version[24] = 2;
+        refused(&world, &version, "another format version").await;
 
-    // Another project's and another API URL's files, written as those exporters would.
-    let other = |project_id: &str, api_url: &str| {
-        let identity = storage::Identity {
-            project_id: project_id.into(),
-            api_url: api_url.into(),
+        // Another project's and another API URL's files, written as those exporters would.
+        let other = |project_id: &str, api_url: &str| {
+            let identity = storage::Identity {
+                project_id: project_id.into(),
+                api_url: api_url.into(),
+            };
+            let saved = storage::decode(
+                &good,
+                &storage::Identity {
+                    project_id: PROJECT.into(),
+                    api_url: world.sim.api_url(),
+                },
+                world.clock.now_ms(),
+                0,
+            )
+            .expect("the good file decodes");
+            storage::encode(&identity, &saved.times, &saved.set)
         };
-        let saved = storage::decode(
-            &good,
-            &storage::Identity {
-                project_id: PROJECT.into(),
-                api_url: world.sim.api_url(),
-            },
-            world.clock.now_ms(),
-            0,
+        refused(
+            &world,
+            &other("pro-other", &world.sim.api_url()),
+            "another project",
         )
-        .expect("the good file decodes");
-        storage::encode(&identity, &saved.times, &saved.set)
-    };
-    refused(
-        &world,
-        &other("pro-other", &world.sim.api_url()),
-        "another project",
-    )
-    .await;
-    refused(
-        &world,
-        &other(PROJECT, "http://127.0.0.1:1/v2"),
-        "another API URL",
-    )
-    .await;
+        .await;
+        refused(
+            &world,
+            &other(PROJECT, "http://127.0.0.1:1/v2"),
+            "another API URL",
+        )
+        .await;
 
-    // Older than --poll.resync-interval (24 h).
-    world.clock.advance(Duration::from_secs(25 * 3600));
-    refused(&world, &good, "too old").await;
+        // Older than --poll.resync-interval (24 h).
+        world.clock.advance(Duration::from_secs(25 * 3600));
+        refused(&world, &good, "too old").await;
+    });
 }
 
-#[tokio::test]
-async fn a_directory_that_cannot_be_written_is_counted_and_polling_goes_on() {
-    let world = World::new("unwritable", 55).await;
-    // A path below a regular file: no write can succeed there, even as root.
-    let blocker = world.dir.join("not-a-directory");
-    std::fs::write(&blocker, b"").expect("file");
-    let app = world.exporter(&blocker.join("state")).await;
-    world.poll(&app, "initial").await;
-    eventually(Duration::from_secs(30), "the failed save", || async {
-        app.store.metrics.state_save_failures.get() == 1
-    })
-    .await;
-    world.poll(&app, "still polling").await;
-    assert_eq!(app.store.metrics.up.get(), 1);
-    assert!(!app
-        .store
-        .render()
-        .contains("corbado_exporter_state_last_save_timestamp_seconds"));
+#[test]
+fn a_directory_that_cannot_be_written_is_counted_and_polling_goes_on() {
+    in_world("unwritable", 55, |world| async move {
+        // A path below a regular file: no write can succeed there, even as root.
+        let blocker = world.dir().join("not-a-directory");
+        std::fs::write(&blocker, b"").expect("file");
+        let app = world.exporter(&blocker.join("state")).await;
+        world.poll(&app, "initial").await;
+        eventually(Duration::from_secs(30), "the failed save", || async {
+            app.store.metrics.state_save_failures.get() == 1
+        })
+        .await;
+        world.poll(&app, "still polling").await;
+        assert_eq!(app.store.metrics.up.get(), 1);
+        assert!(!app
+            .store
+            .render()
+            .contains("corbado_exporter_state_last_save_timestamp_seconds"));
+    });
 }
 
-#[tokio::test]
-async fn a_reload_that_restarts_a_project_keeps_its_set_where_its_api_url_is_unchanged() {
-    let world = World::new("reload", 56).await;
-    let app = world.exporter(&world.dir).await;
-    world.poll(&app, "initial").await;
-    let running = app.fleet.project(PROJECT).map(|(_, p)| p).expect("polled");
-    let mut changed = app.config.projects()[0].clone();
-    changed.settings.top_k = 5;
-    let changes = app.fleet.apply(vec![changed.clone()]).expect("applies");
-    assert_eq!(changes.restarted, vec![PROJECT.to_owned()]);
-    let (_, poller) = app.fleet.project(PROJECT).expect("polled");
-    assert!(!std::sync::Arc::ptr_eq(&poller, &running), "a new poller");
-    let now = world.clock.advance(MINUTE);
-    world.sim.sim.advance(now);
-    let report = poller.poll_once().await.expect("poll");
-    assert_eq!(report.resync, None, "the set carried over");
+#[test]
+fn a_reload_that_restarts_a_project_keeps_its_set_where_its_api_url_is_unchanged() {
+    in_world("reload", 56, |world| async move {
+        let app = world.exporter(world.dir()).await;
+        world.poll(&app, "initial").await;
+        let running = app.fleet.project(PROJECT).map(|(_, p)| p).expect("polled");
+        let mut changed = app.config.projects()[0].clone();
+        changed.settings.top_k = 5;
+        let changes = app.fleet.apply(vec![changed.clone()]).expect("applies");
+        assert_eq!(changes.restarted, vec![PROJECT.to_owned()]);
+        let (_, poller) = app.fleet.project(PROJECT).expect("polled");
+        assert!(!std::sync::Arc::ptr_eq(&poller, &running), "a new poller");
+        let now = world.clock.advance(MINUTE);
+        world.sim.sim.advance(now);
+        let report = poller.poll_once().await.expect("poll");
+        assert_eq!(report.resync, None, "the set carried over");
 
-    // Another API URL lists other sessions: that project starts afresh.
-    let other = serve_sim(Population::generate(project(57), world.clock.now_ms())).await;
-    changed.settings.api_url = other.api_url();
-    app.fleet.apply(vec![changed]).expect("applies");
-    let (_, poller) = app.fleet.project(PROJECT).expect("polled");
-    let report = poller.poll_once().await.expect("poll");
-    assert_eq!(report.resync, Some(ResyncReason::Initial));
+        // Another API URL lists other sessions: that project starts afresh.
+        let other = serve_sim(Population::generate(project(57), world.clock.now_ms())).await;
+        changed.settings.api_url = other.api_url();
+        app.fleet.apply(vec![changed]).expect("applies");
+        let (_, poller) = app.fleet.project(PROJECT).expect("polled");
+        let report = poller.poll_once().await.expect("poll");
+        assert_eq!(report.resync, Some(ResyncReason::Initial));
+    });
 }
 
-#[tokio::test]
-async fn a_project_new_to_an_instance_resyncs_there_once_and_its_old_instance_resumes_it() {
-    let world = World::new("moved", 58).await;
-    let old_dir = world.dir.join("shard-0");
-    let new_dir = world.dir.join("shard-1");
-    let old = world.exporter(&old_dir).await;
-    world.poll(&old, "on its old instance").await;
-    old.poller.save_state().await;
-    drop(old);
+#[test]
+fn a_project_new_to_an_instance_resyncs_there_once_and_its_old_instance_resumes_it() {
+    in_world("moved", 58, |world| async move {
+        let old_dir = world.dir().join("shard-0");
+        let new_dir = world.dir().join("shard-1");
+        let old = world.exporter(&old_dir).await;
+        world.poll(&old, "on its old instance").await;
+        old.poller.save_state().await;
+        drop(old);
 
-    let new = world.exporter(&new_dir).await;
-    let first = world.poll(&new, "first poll on the new instance").await;
-    assert_eq!(first.resync, Some(ResyncReason::Initial));
-    let second = world.poll(&new, "second poll on the new instance").await;
-    assert_eq!(second.resync, None);
-    drop(new);
+        let new = world.exporter(&new_dir).await;
+        let first = world.poll(&new, "first poll on the new instance").await;
+        assert_eq!(first.resync, Some(ResyncReason::Initial));
+        let second = world.poll(&new, "second poll on the new instance").await;
+        assert_eq!(second.resync, None);
+        drop(new);
 
-    // Moved back within --poll.resync-interval: the old file is still good.
-    let back = world.exporter(&old_dir).await;
-    let report = world.poll(&back, "back on the old instance").await;
-    assert_eq!(report.resync, None);
-    assert_eq!(restored(&back), 1);
+        // Moved back within --poll.resync-interval: the old file is still good.
+        let back = world.exporter(&old_dir).await;
+        let report = world.poll(&back, "back on the old instance").await;
+        assert_eq!(report.resync, None);
+        assert_eq!(restored(&back), 1);
+    });
 }
 
 /// The exporter binary with `--storage.path dir`, polling `sim`.
@@ -338,8 +368,9 @@ async fn metrics_with(running: &crate::helpers::Running, line: &str) -> String {
 #[tokio::test]
 async fn the_binary_resumes_after_sigkill_and_sets_a_bad_file_aside_with_its_reason() {
     let sim = crate::helpers::spawn_sim(20_000, 59).await;
-    let dir = scratch_dir("binary-state");
-    let first = exporter_binary(&sim, &dir);
+    let scratch = scratch_dir("binary-state");
+    let dir = scratch.path();
+    let first = exporter_binary(&sim, dir);
     metrics_with(
         &first,
         "corbado_exporter_state_last_save_timestamp_seconds{",
@@ -352,7 +383,7 @@ async fn the_binary_resumes_after_sigkill_and_sets_a_bad_file_aside_with_its_rea
     assert!(killed.success());
     drop(first);
 
-    let second = exporter_binary(&sim, &dir);
+    let second = exporter_binary(&sim, dir);
     // Resumed: the set came from the file, and the first poll needed no resync.
     let text = metrics_with(&second, "corbado_exporter_active_set_timestamp_seconds{").await;
     assert!(
@@ -369,8 +400,8 @@ async fn the_binary_resumes_after_sigkill_and_sets_a_bad_file_aside_with_its_rea
     let (code, _) = second.terminate().await;
     assert_eq!(code, Some(0));
 
-    std::fs::write(storage::path_for(&dir, PROJECT), b"not a state file").expect("write");
-    let third = exporter_binary(&sim, &dir);
+    std::fs::write(storage::path_for(dir, PROJECT), b"not a state file").expect("write");
+    let third = exporter_binary(&sim, dir);
     metrics_with(&third, "corbado_up{project_id=\"pro-test\"} 1").await;
     let (code, log) = third.terminate().await;
     assert_eq!(code, Some(0));

@@ -138,7 +138,9 @@ async fn chromium_renders_the_status_page_on_a_phone_without_a_policy_violation(
         return;
     }
     let (_sim, app) = polled_app().await;
-    let dir = scratch_dir("status-chromium");
+    let scratch = scratch_dir("status-chromium");
+    // Owned: each blocking task below takes a copy.
+    let dir = scratch.path().to_owned();
     let url = app.url("/");
     let dom = tokio::task::spawn_blocking({
         let (dir, url) = (dir.clone(), url.clone());

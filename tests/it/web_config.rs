@@ -15,14 +15,14 @@ fn indented(text: &str, spaces: usize) -> String {
 #[tokio::test]
 async fn inline_cert_key_and_client_ca_serve_mutual_tls() {
     let pki = Pki::new("inline");
-    let read = |name: &str| std::fs::read_to_string(pki.dir.join(name)).expect("pem");
+    let read = |name: &str| std::fs::read_to_string(pki.dir.path().join(name)).expect("pem");
     let yaml = format!(
         "tls_server_config:\n  cert: |\n{}  key: |\n{}  client_auth_type: RequireAndVerifyClientCert\n  client_ca: |\n{}",
         indented(&read("server.pem"), 4),
         indented(&read("server.key"), 4),
         indented(&pki.ca, 4),
     );
-    let path = pki.dir.join("inline.yml");
+    let path = pki.dir.path().join("inline.yml");
     std::fs::write(&path, yaml).expect("write");
     let app = app_with_web_config(path).await;
     let url = format!("https://{}/metrics", app.address);
