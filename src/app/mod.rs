@@ -39,14 +39,16 @@ pub const DEMO_TICK: Duration = Duration::from_secs(5);
 
 /// A built exporter: bound listener, projects, reloader; not yet polling.
 pub struct App {
+    /// The first address served; `addresses` has them all.
     pub address: SocketAddr,
+    pub addresses: Vec<SocketAddr>,
     pub published: Arc<Published>,
     pub fleet: Arc<Fleet>,
     pub reloader: Arc<Reloader>,
     /// The in-process simulator, in `--demo`.
     pub simulator: Option<Arc<Simulator>>,
     pub web: Arc<LiveWebConfig>,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     router: axum::Router,
     limits: Limits,
     /// `--config.auto-reload-interval`.
@@ -65,9 +67,11 @@ impl App {
             _ => (config.projects(), None),
         };
         let (published, fleet) = configure_projects(&config, projects, shutdown)?;
-        let listener = TcpListener::bind(&config.listen_address)
-            .await
-            .with_context(|| format!("listening on {}", config.listen_address))?;
+        let listeners = listen(&config).await?;
+        let addresses = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
         let web = LiveWebConfig::new(config.web_config.clone());
         tokio::spawn(Arc::clone(&web).watch(shutdown.child_token()));
         let reloader = reloader(&config, &fleet, &web, &published);
@@ -76,19 +80,20 @@ impl App {
             .then(|| Arc::clone(&reloader) as Arc<dyn Reload>);
         let router = server::router(
             Arc::clone(&published),
-            &config.telemetry_path,
+            &config.paths,
             Arc::clone(&web),
             &config.limits,
             lifecycle,
         );
         Ok(App {
-            address: listener.local_addr()?,
+            address: addresses[0],
+            addresses,
             published,
             fleet,
             reloader,
             simulator,
             web,
-            listener,
+            listeners,
             router,
             limits: config.limits,
             auto_reload: config.auto_reload_interval,
@@ -108,9 +113,11 @@ impl App {
             let watch = Arc::clone(&self.reloader).watch(self.auto_reload, shutdown.child_token());
             tokio::spawn(watch);
         }
-        tracing::info!(address = %self.address, tls = self.web.current().tls.is_some(), "listening");
+        for address in &self.addresses {
+            tracing::info!(%address, tls = self.web.current().tls.is_some(), "listening");
+        }
         let served = server::serve(
-            self.listener,
+            self.listeners,
             self.router,
             self.web,
             self.limits,
@@ -125,8 +132,27 @@ impl App {
 
     /// Serves HTTP only, without the poll loops: tests call `poll_once` themselves.
     pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        server::serve(self.listener, self.router, self.web, self.limits, shutdown).await
+        server::serve(self.listeners, self.router, self.web, self.limits, shutdown).await
     }
+}
+
+/// The listening sockets: systemd's with `--web.systemd-socket`, else one bound for each
+/// `--web.listen-address`. At least one, or an error.
+async fn listen(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
+    let listeners = if config.systemd_socket {
+        server::systemd::listeners()?
+    } else {
+        let mut listeners = Vec::with_capacity(config.listen_addresses.len());
+        for address in &config.listen_addresses {
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening on {address}"))?;
+            listeners.push(listener);
+        }
+        listeners
+    };
+    anyhow::ensure!(!listeners.is_empty(), "no address to listen on");
+    Ok(listeners)
 }
 
 /// The instance's series, the page they and the projects make, and the fleet polling

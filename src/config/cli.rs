@@ -150,9 +150,26 @@ pub struct ExporterArgs {
     )]
     pub user_id_key_file: Option<PathBuf>,
 
-    /// Address to listen on for the web interface and telemetry.
-    #[arg(long = "web.listen-address", default_value = ":9877", value_parser = parse_listen_address, value_name = "ADDR")]
-    pub listen_address: String,
+    /// Address to listen on for the web interface and telemetry; may be repeated: every
+    /// address serves the same routes (TLS alike).
+    #[arg(long = "web.listen-address", default_value = ":9877", value_parser = parse_listen_address, value_name = "ADDR", action = clap::ArgAction::Append)]
+    pub listen_addresses: Vec<String>,
+
+    /// Serve on the sockets systemd passes (socket activation, LISTEN_FDS) instead of
+    /// --web.listen-address (Linux).
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
+
+    /// The URL under which the exporter is reached, behind a reverse proxy say
+    /// (https://ops.example.com/corbado/): links on its pages use it, and its path is the
+    /// default --web.route-prefix.
+    #[arg(long = "web.external-url", value_parser = parse_external_url, value_name = "URL")]
+    pub external_url: Option<reqwest::Url>,
+
+    /// Prefix of every route (metrics, status pages, health, ready and reload endpoints)
+    /// [default: the path of --web.external-url, else /].
+    #[arg(long = "web.route-prefix", value_name = "PATH")]
+    pub route_prefix: Option<String>,
 
     /// exporter-toolkit web configuration file: TLS and bcrypt basic auth for every endpoint.
     /// Re-read when it changes and on SIGHUP.
@@ -344,6 +361,21 @@ fn parse_listen_address(text: &str) -> Result<String, String> {
         return Err("expected host:port or :port".into());
     }
     Ok(address)
+}
+
+/// `--web.external-url`: an absolute http(s) URL, with no credentials, query or fragment.
+fn parse_external_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("not an absolute URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must start with http:// or https://".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain credentials".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(url)
 }
 
 /// The pages the server serves besides the telemetry path (and `/-/…`).

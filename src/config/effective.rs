@@ -16,7 +16,10 @@ pub const REDACTED: &str = "[redacted]";
 pub struct InstanceView {
     version: &'static str,
     source: String,
-    listen_address: String,
+    listen_addresses: Vec<String>,
+    systemd_socket: bool,
+    route_prefix: String,
+    external_url: Option<String>,
     telemetry_path: String,
     web_config_file: Option<String>,
     web_enable_lifecycle: bool,
@@ -50,8 +53,14 @@ impl InstanceView {
         InstanceView {
             version: env!("CARGO_PKG_VERSION"),
             source,
-            listen_address: config.listen_address.clone(),
-            telemetry_path: config.telemetry_path.clone(),
+            listen_addresses: config.listen_addresses.clone(),
+            systemd_socket: config.systemd_socket,
+            route_prefix: match config.paths.prefix() {
+                "" => "/".to_owned(),
+                prefix => prefix.to_owned(),
+            },
+            external_url: config.paths.external().map(str::to_owned),
+            telemetry_path: config.paths.telemetry_route(),
             web_config_file: config
                 .web_config
                 .as_ref()
@@ -153,7 +162,7 @@ mod tests {
         assert!(yaml.contains("windows: 15m,1h,24h"), "{yaml}");
         let page: BTreeMap<String, serde_json::Value> =
             crate::yaml::from_str(&yaml).expect("the page is YAML");
-        for key in ["listen_address", "projects", "total_shards", "source"] {
+        for key in ["listen_addresses", "projects", "total_shards", "source"] {
             assert!(page.contains_key(key), "{key} in {yaml}");
         }
     }

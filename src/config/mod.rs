@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::corbado::RetryPolicy;
 use crate::metrics::PseudonymKey;
 use crate::secret::Secret;
-use crate::server::Limits;
+use crate::server::{Limits, Paths};
 use crate::shard::Shard;
 use crate::web_config::WebConfigFile;
 pub use cli::{
@@ -78,8 +78,13 @@ pub struct Config {
     pub max_user_id_length: usize,
     /// `--per-user.id-key-file`, read at start.
     pub user_id_key: Option<PseudonymKey>,
-    pub listen_address: String,
-    pub telemetry_path: String,
+    /// `--web.listen-address`, each once; ignored with `systemd_socket`.
+    pub listen_addresses: Vec<String>,
+    /// `--web.systemd-socket`: serve on the sockets systemd passes.
+    pub systemd_socket: bool,
+    /// `--web.telemetry-path` under `--web.route-prefix`, and links made from
+    /// `--web.external-url`.
+    pub paths: Paths,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// Retry and backoff; not a flag (the defaults suit the API), set by tests.
@@ -133,8 +138,17 @@ impl Config {
                 .as_deref()
                 .map(read_key_file)
                 .transpose()?,
-            listen_address: args.listen_address,
-            telemetry_path: args.telemetry_path,
+            listen_addresses: args.listen_addresses,
+            systemd_socket: args.systemd_socket,
+            paths: Paths::new(
+                &args.telemetry_path,
+                args.route_prefix.as_deref(),
+                args.external_url.as_ref(),
+            )
+            .map_err(|e| ConfigError {
+                flag: "--web.route-prefix",
+                problem: e.to_string(),
+            })?,
             log_level: args.log_level,
             log_format: args.log_format,
             retry: RetryPolicy::default(),
@@ -391,8 +405,9 @@ mod tests {
         assert_eq!(labels, ["15m", "1h", "24h"]);
         assert_eq!(settings.top_k, 10);
         assert_eq!(config.max_user_id_length, 128);
-        assert_eq!(config.listen_address, "0.0.0.0:9877");
-        assert_eq!(config.telemetry_path, "/metrics");
+        assert_eq!(config.listen_addresses, ["0.0.0.0:9877"]);
+        assert!(!config.systemd_socket);
+        assert_eq!(config.paths, Paths::root("/metrics"));
         assert_eq!(config.shard, Shard::ALONE);
         assert!(!config.enable_lifecycle);
     }
@@ -416,8 +431,11 @@ mod tests {
 
     #[test]
     fn a_secret_in_a_file_and_in_the_environment_is_refused() {
-        let dir = std::env::temp_dir().join(format!("corbado-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let scratch = tempfile::Builder::new()
+            .prefix("corbado-cfg-")
+            .tempdir()
+            .expect("a temporary folder");
+        let dir = scratch.path();
         let path = dir.join("secret");
         std::fs::write(&path, "s3cr3t\n").expect("write");
         assert_eq!(
@@ -429,8 +447,11 @@ mod tests {
 
     #[test]
     fn a_config_file_is_refused_beside_the_flags_of_a_single_project() {
-        let dir = std::env::temp_dir().join(format!("corbado-cfg-file-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let scratch = tempfile::Builder::new()
+            .prefix("corbado-cfg-file-")
+            .tempdir()
+            .expect("a temporary folder");
+        let dir = scratch.path();
         let path = dir.join("projects.yml");
         std::fs::write(&path, "projects: []\n").expect("write");
         let file = path.to_str().expect("utf-8 path");
@@ -462,8 +483,11 @@ mod tests {
     fn shards_need_a_config_file_and_an_ordinal_below_the_total() {
         let error = Config::from_cli(args(&["--demo", "--total-shards", "2"]), None).unwrap_err();
         assert_eq!(error.flag, "--total-shards");
-        let dir = std::env::temp_dir().join(format!("corbado-cfg-shard-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let scratch = tempfile::Builder::new()
+            .prefix("corbado-cfg-shard-")
+            .tempdir()
+            .expect("a temporary folder");
+        let dir = scratch.path();
         let path = dir.join("projects.yml");
         std::fs::write(&path, "projects: []\n").expect("write");
         let file = path.to_str().expect("utf-8 path");

@@ -140,8 +140,11 @@ mod tests {
 
     #[test]
     fn the_secret_file_loses_its_trailing_newline_only() {
-        let dir = std::env::temp_dir().join(format!("corbado-project-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let scratch = tempfile::Builder::new()
+            .prefix("corbado-project-")
+            .tempdir()
+            .expect("a temporary folder");
+        let dir = scratch.path();
         let path = dir.join("secret");
         std::fs::write(&path, "  s3cr3t \n").expect("write");
         let secret = read_secret_file(&path, "key").expect("readable");

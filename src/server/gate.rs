@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::Paths;
 use crate::basic_auth;
 use crate::web_config::{Access, LiveWebConfig, WebConfig};
 
@@ -23,13 +24,16 @@ pub struct Gate {
     web: Arc<LiveWebConfig>,
     /// `None` when `--web.max-requests` is 0.
     requests: Option<Arc<Semaphore>>,
+    /// The route prefix, stripped before a request is judged [`exempt`].
+    paths: Arc<Paths>,
 }
 
 impl Gate {
-    pub fn new(web: Arc<LiveWebConfig>, max_requests: usize) -> Self {
+    pub fn new(web: Arc<LiveWebConfig>, max_requests: usize, paths: Paths) -> Self {
         Gate {
             web,
             requests: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
+            paths: Arc::new(paths),
         }
     }
 }
@@ -78,7 +82,10 @@ pub async fn guard(State(gate): State<Gate>, request: Request, next: Next) -> Re
     let credentials = basic_auth::parse(request.headers());
     let known = gate.web.known_access(&config, credentials.as_ref());
     let state = CredentialState::from_known(known);
-    let _permit = if exempt(request.method(), request.uri().path(), state) {
+    // A path outside the prefix (a 404, or the redirect of the root) is judged as it is.
+    let path = request.uri().path();
+    let path = gate.paths.within(path).unwrap_or(path);
+    let _permit = if exempt(request.method(), path, state) {
         None
     } else {
         match admit(&gate, &config) {

@@ -43,10 +43,11 @@ impl Default for Limits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then lets open requests finish
-/// (for up to five seconds). TLS, when the web config has it, is taken per connection.
+/// Serves `router` on every listener until `shutdown` is cancelled, then lets open requests
+/// finish (for up to five seconds). TLS, when the web config has it, is taken per connection.
+/// The listeners share the connection cap: it bounds the process, not an address.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     router: Router,
     web: Arc<LiveWebConfig>,
     limits: Limits,
@@ -54,6 +55,48 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let tracker = TaskTracker::new();
+    let accepting = listeners.into_iter().map(|listener| {
+        let context = Accepting {
+            router: router.clone(),
+            web: Arc::clone(&web),
+            limits: limits.clone(),
+            shutdown: shutdown.clone(),
+            connections: Arc::clone(&connections),
+            tracker: tracker.clone(),
+        };
+        accept(listener, context)
+    });
+    futures_util::future::join_all(accepting).await;
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: connections still open after 5 s; closing them");
+    }
+    Ok(())
+}
+
+/// What one listener's accept loop shares with the others.
+struct Accepting {
+    router: Router,
+    web: Arc<LiveWebConfig>,
+    limits: Limits,
+    shutdown: CancellationToken,
+    connections: Arc<Semaphore>,
+    tracker: TaskTracker,
+}
+
+/// Accepts connections on `listener` until shutdown, each served on a task of the tracker.
+async fn accept(listener: TcpListener, context: Accepting) {
+    let Accepting {
+        router,
+        web,
+        limits,
+        shutdown,
+        connections,
+        tracker,
+    } = context;
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -86,14 +129,6 @@ pub async fn serve(
             }
         });
     }
-    tracker.close();
-    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown: connections still open after 5 s; closing them");
-    }
-    Ok(())
 }
 
 /// The TLS handshake, bounded like a request head, then the connection.

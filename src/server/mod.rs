@@ -13,15 +13,17 @@
 pub mod gate;
 pub mod html;
 pub mod listener;
+pub mod paths;
 pub mod runbook;
 pub mod status;
+pub mod systemd;
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -29,6 +31,7 @@ use crate::metrics::{CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE};
 use crate::published::Published;
 use crate::web_config::LiveWebConfig;
 pub use listener::{serve, Limits};
+pub use paths::Paths;
 
 /// What `POST /-/reload` calls: re-read the configuration files and apply them. `Ok` says what
 /// changed; `Err` why nothing did.
@@ -40,36 +43,48 @@ pub trait Reload: Send + Sync {
 #[derive(Clone)]
 struct Pages {
     published: Arc<Published>,
-    telemetry_path: Arc<str>,
+    paths: Arc<Paths>,
     /// `Some` with `--web.enable-lifecycle`.
     lifecycle: Option<Arc<dyn Reload>>,
 }
 
-/// The exporter's routes, behind the gate. `lifecycle` is what `POST /-/reload` calls, `None`
-/// without `--web.enable-lifecycle` (it then answers 403).
+/// The exporter's routes under `paths`' prefix, behind the gate. `lifecycle` is what
+/// `POST /-/reload` calls, `None` without `--web.enable-lifecycle` (it then answers 403).
 pub fn router(
     published: Arc<Published>,
-    telemetry_path: &str,
+    paths: &Paths,
     web: Arc<LiveWebConfig>,
     limits: &Limits,
     lifecycle: Option<Arc<dyn Reload>>,
 ) -> Router {
-    Router::new()
-        .route(telemetry_path, get(metrics))
-        .route("/", get(status_page))
-        .route("/config", get(effective_config))
-        .route("/logs", get(logs))
-        .route("/runbook", get(runbook_page))
-        .route("/-/healthy", get(healthy))
-        .route("/-/ready", get(ready))
-        .route("/-/reload", post(reload))
+    let mut router = Router::new()
+        .route(&paths.telemetry_route(), get(metrics))
+        .route(&paths.route("/"), get(status_page))
+        .route(&paths.route("/config"), get(effective_config))
+        .route(&paths.route("/logs"), get(logs))
+        .route(&paths.route("/runbook"), get(runbook_page))
+        .route(&paths.route("/-/healthy"), get(healthy))
+        .route(&paths.route("/-/ready"), get(ready))
+        .route(&paths.route("/-/reload"), post(reload));
+    if !paths.prefix().is_empty() {
+        // As Prometheus does: the root, and the prefix without its slash, lead to the status page.
+        let target: Arc<str> = paths.route("/").into();
+        let to_status = move || {
+            let target = Arc::clone(&target);
+            async move { Redirect::to(&target) }
+        };
+        router = router
+            .route("/", get(to_status.clone()))
+            .route(paths.prefix(), get(to_status));
+    }
+    router
         .with_state(Pages {
             published,
-            telemetry_path: telemetry_path.into(),
+            paths: Arc::new(paths.clone()),
             lifecycle,
         })
         .layer(middleware::from_fn_with_state(
-            gate::Gate::new(web, limits.max_requests),
+            gate::Gate::new(web, limits.max_requests, paths.clone()),
             gate::guard,
         ))
 }
@@ -145,12 +160,12 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 async fn status_page(State(pages): State<Pages>) -> Response {
-    let body = status::body(&pages.published, &pages.telemetry_path);
+    let body = status::body(&pages.published, &pages.paths);
     html::page("corbado-exporter", &body)
 }
 
-async fn runbook_page() -> Response {
-    html::page("corbado-exporter runbook", &runbook::body())
+async fn runbook_page(State(pages): State<Pages>) -> Response {
+    html::page("corbado-exporter runbook", &runbook::body(&pages.paths))
 }
 
 /// `text/plain` bodies that are not the exposition format.

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use super::html::escape;
+use super::Paths;
 
 /// The runbook's source.
 pub const SOURCE: &str = include_str!("../../docs/runbook.md");
@@ -24,10 +25,13 @@ pub fn anchor(heading: &str) -> String {
 }
 
 /// The runbook as an HTML body.
-pub fn body() -> String {
-    let mut out = String::from(
-        "<nav><a href=\"/\">Status</a><a href=\"/logs\">Logs</a>\
-         <a href=\"/config\">Configuration</a></nav>\n<main>\n",
+pub fn body(paths: &Paths) -> String {
+    let mut out = format!(
+        "<nav><a href=\"{}\">Status</a><a href=\"{}\">Logs</a>\
+         <a href=\"{}\">Configuration</a></nav>\n<main>\n",
+        escape(&paths.link("/")),
+        escape(&paths.link("/logs")),
+        escape(&paths.link("/config")),
     );
     let mut paragraph: Vec<&str> = Vec::new();
     let mut in_list = false;
@@ -116,7 +120,7 @@ mod tests {
     #[test]
     fn every_alert_of_the_rules_has_its_anchor() {
         let rules = include_str!("../../prometheus/alerts.yml");
-        let page = body();
+        let page = body(&Paths::root("/metrics"));
         let alerts: Vec<&str> = rules
             .lines()
             .filter_map(|l| l.trim().strip_prefix("- alert: "))
@@ -130,7 +134,7 @@ mod tests {
 
     #[test]
     fn lines_join_into_paragraphs_and_list_items() {
-        let page = body();
+        let page = body(&Paths::root("/metrics"));
         assert!(page.contains(
             "<p>What to do when an alert of <code>prometheus/alerts.yml</code> fires: one section \
              per alert, its anchor the alert&#39;s name in lower case."

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::html::escape;
+use super::Paths;
 use crate::corbado::DOCUMENTED_REQUESTS_PER_SECOND;
 use crate::journal::{Outcome, PollEntry, KEPT_POLLS};
 use crate::published::Published;
@@ -15,7 +16,7 @@ use crate::snapshot::Store;
 const CORBADO_HOURLY_QUOTA: u64 = (DOCUMENTED_REQUESTS_PER_SECOND * 3600.0) as u64;
 
 /// The page's body.
-pub fn body(published: &Published, telemetry_path: &str) -> String {
+pub fn body(published: &Published, paths: &Paths) -> String {
     let stores = published.stores();
     let mut out = String::new();
     let instance = &published.instance;
@@ -23,16 +24,21 @@ pub fn body(published: &Published, telemetry_path: &str) -> String {
         out,
         "<header>\n<h1>corbado-exporter</h1>\n<p class=\"muted\">version {} ({}), shard {} of \
          {}, {} project(s) polled here; page made {}</p>\n<nav><a href=\"{}\">Metrics</a>\
-         <a href=\"/config\">Configuration</a><a href=\"/logs\">Logs</a>\
-         <a href=\"/runbook\">Runbook</a><a href=\"/-/ready\">Readiness</a>\
-         <a href=\"/-/healthy\">Health</a></nav>\n</header>\n<main>\n",
+         <a href=\"{}\">Configuration</a><a href=\"{}\">Logs</a>\
+         <a href=\"{}\">Runbook</a><a href=\"{}\">Readiness</a>\
+         <a href=\"{}\">Health</a></nav>\n</header>\n<main>\n",
         env!("CARGO_PKG_VERSION"),
         escape(crate::REVISION),
         instance.shard_ordinal,
         instance.total_shards,
         stores.len(),
         utc(crate::clock::now_ms()),
-        escape(telemetry_path),
+        escape(&paths.telemetry_link()),
+        escape(&paths.link("/config")),
+        escape(&paths.link("/logs")),
+        escape(&paths.link("/runbook")),
+        escape(&paths.link("/-/ready")),
+        escape(&paths.link("/-/healthy")),
     );
     let _ = match published.readiness() {
         Ok(()) => writeln!(out, "<p><span class=\"up\">Ready</span></p>"),

@@ -291,14 +291,19 @@ fn the_systemd_unit_verifies() {
     );
     let path = dir.join("corbado-exporter.service");
     std::fs::write(&path, unit).expect("write");
+    let socket = dir.join("corbado-exporter.socket");
+    std::fs::write(&socket, read("deploy/systemd/corbado-exporter.socket")).expect("write");
     let said = run_tool(
         "systemd-analyze",
-        &["verify", path.to_str().expect("UTF-8 path")],
+        &[
+            "verify",
+            path.to_str().expect("UTF-8 path"),
+            socket.to_str().expect("UTF-8 path"),
+        ],
     );
-    assert!(
-        !said.contains("corbado-exporter.service:"),
-        "remarks on the unit: {said}"
-    );
+    for unit in ["corbado-exporter.service:", "corbado-exporter.socket:"] {
+        assert!(!said.contains(unit), "remarks on {unit} {said}");
+    }
     let unit = read("deploy/systemd/corbado-exporter.service");
     assert!(unit.contains("StateDirectory=corbado-exporter"));
     assert!(unit.contains("Environment=CORBADO_EXPORTER_STORAGE_PATH=%S/corbado-exporter"));

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use corbado_exporter::poller::Strategy;
 use corbado_exporter::server::gate::{guard, Gate};
+use corbado_exporter::server::Paths;
 use corbado_exporter::web_config::{LiveWebConfig, WebConfigFile};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -207,7 +208,7 @@ async fn gated(
         .route("/-/reload", post(|| async { "reloaded\n" }))
         .with_state(held.clone())
         .layer(middleware::from_fn_with_state(
-            Gate::new(Arc::clone(&web), max_requests),
+            Gate::new(Arc::clone(&web), max_requests, Paths::root("/metrics")),
             guard,
         ));
     let (address, shutdown) = serve_on_loopback(router, web).await;

@@ -13,7 +13,7 @@ use corbado_exporter::aggregate::{parse_windows, StatusCounts, Summary, UserCoun
 use corbado_exporter::metrics::{render_sessions, ExporterMetrics, InstanceMetrics, UserLabels};
 use corbado_exporter::poller::{PollMethod, ResyncReason};
 use corbado_exporter::published::Published;
-use corbado_exporter::server::{router, Limits};
+use corbado_exporter::server::{router, Limits, Paths};
 use corbado_exporter::snapshot::Store;
 use corbado_exporter::web_config::LiveWebConfig;
 
@@ -283,7 +283,7 @@ async fn scrape(published: Arc<Published>, accept: &str) -> (String, String) {
     let web = LiveWebConfig::load(None).expect("no web config");
     let routes = router(
         published,
-        "/metrics",
+        &Paths::root("/metrics"),
         Arc::clone(&web),
         &Limits::default(),
         None,

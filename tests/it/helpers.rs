@@ -228,7 +228,7 @@ pub async fn serve_on_loopback(
     let address = listener.local_addr().expect("address");
     let shutdown = CancellationToken::new();
     tokio::spawn(corbado_exporter::server::serve(
-        listener,
+        vec![listener],
         router,
         web,
         Limits::default(),

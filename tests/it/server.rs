@@ -9,6 +9,7 @@ use corbado_exporter::aggregate::Summary;
 use corbado_exporter::metrics::{ExporterMetrics, UserLabels};
 use corbado_exporter::poller::{PollMethod, ResyncReason, Strategy};
 use corbado_exporter::server::gate::{self, Gate};
+use corbado_exporter::server::Paths;
 use corbado_exporter::snapshot::Store;
 use corbado_exporter::web_config::LiveWebConfig;
 
@@ -120,7 +121,7 @@ async fn metrics_are_gzipped_when_asked_for() {
 async fn a_custom_telemetry_path_moves_the_metrics() {
     let sim = spawn_sim(500, 2).await;
     let mut config = config(&sim.api_url(), Strategy::Scan);
-    config.telemetry_path = "/probe/metrics".into();
+    config.paths = Paths::root("/probe/metrics");
     let app = spawn_app(config).await;
     assert_eq!(
         reqwest::get(app.url("/probe/metrics"))
@@ -252,7 +253,7 @@ async fn requests_over_the_cap_get_503_but_health_probes_pass() {
         .route("/slow", axum::routing::get(slow))
         .route("/-/healthy", axum::routing::get(|| async { "Healthy\n" }))
         .layer(axum::middleware::from_fn_with_state(
-            Gate::new(Arc::clone(&web), 1),
+            Gate::new(Arc::clone(&web), 1, Paths::root("/metrics")),
             gate::guard,
         ));
     let (address, shutdown) = serve_on_loopback(router, web).await;

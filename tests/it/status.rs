@@ -117,7 +117,7 @@ async fn the_runbook_has_an_anchor_per_alert_and_the_same_policy() {
 }
 
 /// `chromium` with what a headless run as root in a container needs.
-fn chromium(profile: &std::path::Path) -> Command {
+pub fn chromium(profile: &std::path::Path) -> Command {
     let mut command = Command::new("chromium");
     command.args([
         "--headless",
