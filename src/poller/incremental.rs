@@ -48,11 +48,23 @@ pub enum ResyncReason {
 }
 
 impl ResyncReason {
-    /// The `reason` label values of `corbado_exporter_resyncs_total`.
-    pub const LABELS: [&'static str; 4] = ["initial", "scheduled", "mismatch", "error"];
+    /// The `reason` label values of `corbado_exporter_resyncs_total`, each exported from the
+    /// start. Named variant by variant, so that reordering the enum cannot mislabel one.
+    pub const LABELS: [&'static str; 4] = [
+        ResyncReason::Initial.as_str(),
+        ResyncReason::Scheduled.as_str(),
+        ResyncReason::Mismatch.as_str(),
+        ResyncReason::Error.as_str(),
+    ];
 
-    pub fn as_str(self) -> &'static str {
-        Self::LABELS[self as usize]
+    /// This reason's `reason` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResyncReason::Initial => "initial",
+            ResyncReason::Scheduled => "scheduled",
+            ResyncReason::Mismatch => "mismatch",
+            ResyncReason::Error => "error",
+        }
     }
 }
 
@@ -208,7 +220,7 @@ impl Incremental {
         if let Some(why) = off_filter(verify, &applied) {
             return Ok(Next::Done(Box::new(ActiveOutcome::Untrusted(why))));
         }
-        for reason in [RepairReason::Verify, RepairReason::Mismatch] {
+        for reason in RepairReason::ALL {
             let ranges = match reason {
                 RepairReason::Verify => applied.repairs.verify,
                 RepairReason::Mismatch => applied.repairs.mismatch,

@@ -73,11 +73,21 @@ pub enum PollMethod {
 }
 
 impl PollMethod {
-    /// The `strategy` label values of `corbado_exporter_last_poll_strategy`.
-    pub const LABELS: [&'static str; 3] = ["incremental", "filter", "scan"];
+    /// The `strategy` label values of `corbado_exporter_last_poll_strategy`, each exported
+    /// from the start. Named variant by variant, so that reordering the enum cannot mislabel one.
+    pub const LABELS: [&'static str; 3] = [
+        PollMethod::Incremental.as_str(),
+        PollMethod::Filter.as_str(),
+        PollMethod::Scan.as_str(),
+    ];
 
-    pub fn as_str(self) -> &'static str {
-        Self::LABELS[self as usize]
+    /// This method's `strategy` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PollMethod::Incremental => "incremental",
+            PollMethod::Filter => "filter",
+            PollMethod::Scan => "scan",
+        }
     }
 }
 
@@ -433,5 +443,48 @@ impl PollSettings {
     /// A fresh aggregator for a poll whose `now` is `now_ms`.
     fn aggregator(&self, now_ms: i64) -> Aggregator {
         Aggregator::new(now_ms, &self.windows, self.top_k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dashboards and alert rules match these values: a variant reordered or renamed must keep
+    /// its label, and every variant must be exported from the start.
+    #[test]
+    fn every_poll_method_is_exported_under_its_own_label() {
+        let methods = [
+            PollMethod::Incremental,
+            PollMethod::Filter,
+            PollMethod::Scan,
+        ];
+        assert_eq!(
+            methods.map(PollMethod::as_str),
+            ["incremental", "filter", "scan"]
+        );
+        assert_eq!(PollMethod::LABELS, methods.map(PollMethod::as_str));
+    }
+
+    #[test]
+    fn every_resync_reason_is_exported_under_its_own_label() {
+        let reasons = [
+            ResyncReason::Initial,
+            ResyncReason::Scheduled,
+            ResyncReason::Mismatch,
+            ResyncReason::Error,
+        ];
+        let labels = reasons.map(ResyncReason::as_str);
+        assert_eq!(labels, ["initial", "scheduled", "mismatch", "error"]);
+        assert_eq!(ResyncReason::LABELS, labels);
+    }
+
+    /// `metrics` pre-registers the repair reasons from its own list (it must not depend on the
+    /// poller): the two must name the same values, or a reason's series would start late.
+    #[test]
+    fn the_repair_reasons_metrics_registers_are_the_poller_s_labels() {
+        let labels = RepairReason::ALL.map(RepairReason::as_str);
+        assert_eq!(labels, ["verify", "mismatch"]);
+        assert_eq!(labels, crate::metrics::REPAIR_REASONS);
     }
 }
