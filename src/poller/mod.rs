@@ -259,6 +259,7 @@ impl Poller {
 
     /// Bytes the active set holds (with its hash table's slack and the interned users), and
     /// the users it interns, for the benches that watch memory over a long run.
+    #[cfg(feature = "test-support")]
     pub async fn active_set_memory(&self) -> (usize, usize) {
         let incremental = self.incremental.lock().await;
         (
@@ -269,6 +270,7 @@ impl Poller {
 
     /// Every held session: its ID's hash and its user (for the benches that count how many
     /// sessions the set has wrong).
+    #[cfg(feature = "test-support")]
     pub async fn held_sessions(&self) -> Vec<(u64, String)> {
         let incremental = self.incremental.lock().await;
         let (users, records) = incremental.set().export();
