@@ -11,8 +11,8 @@
 //! - [`openmetrics`]: the same families in OpenMetrics 1.0.0, for scrapers that prefer it.
 //!
 //! There is no global registry: every registry here is built for one project, or for the
-//! instance. Nothing here knows
-//! when a poll happens or which snapshot is current; that is the snapshot store's business.
+//! instance. Nothing here knows when a poll happens or which snapshot is current; that is the
+//! snapshot store's business.
 
 pub mod exporter;
 pub mod instance;

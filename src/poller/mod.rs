@@ -12,8 +12,10 @@
 //! A poll takes one `now` (its start, in whole seconds, so that the API's second-resolution
 //! filters and local aggregation draw window edges in the same place). A failed part is logged
 //! and counted; what was published before stays until it goes stale. The strategies only
-//! collect; this file owns the bookkeeping (the exporter's own series, the log line). Nothing
-//! here reaches the network except through [`Pager`].
+//! collect; this file runs a poll's parts and publishes what they bring, `bookkeeping` records
+//! how it went (the exporter's own series, the journal, the log line), `state` keeps the active
+//! set across restarts and `schedule` runs the loops. Nothing here reaches the network except
+//! through [`Pager`].
 
 mod auto;
 mod bookkeeping;

@@ -166,6 +166,7 @@ impl Population {
 
     /// Every active session as the exporter keeps it: its ID's hash and its user (for the
     /// benches that count how many sessions an active set has wrong).
+    #[cfg(feature = "test-support")]
     pub fn active_sessions(&self) -> Vec<(u64, String)> {
         self.active
             .iter()
