@@ -10,7 +10,7 @@
 //! and creation is always seen, a set that passes is the API's.
 //!
 //! A failed proof is located by counting created-time ranges and re-paging only those that
-//! differ ([`repair`]); the rolling check counts one slice of the set every poll, so that a change
+//! differ ([`super::repair`]); the rolling check counts one slice of the set every poll, so that a change
 //! no query sees (a session re-activated without `updated` moving) is found within
 //! `--poll.verify-interval`. A resync (every active session re-paged) is left for when nothing is
 //! held, a change query failed, locating would cost more, and `--poll.resync-interval`.
@@ -19,19 +19,31 @@
 //! walk makes an honest set differ from them. When the proof fails, the sessions changed after
 //! the poll's `now` are fetched (one page, usually), and the proof allows a difference of at most
 //! that many before it calls a mismatch.
+//!
+//! - this file: what the strategy keeps between polls, and the order of one poll (follow the
+//!   changes, prove, repair, or resync);
+//! - [`changes`]: how the changed sessions and those past their expiry update the set;
+//! - [`proof`]: whether the set is the API's;
+//! - [`mend`]: where a repair goes, and what it may spend.
+
+mod changes;
+mod mend;
+mod proof;
 
 use anyhow::Context as _;
 
-use super::counts::{window_seconds, Counts, Verify};
+use super::counts::{Counts, Verify};
 use super::explain::Explainer;
-use super::repair::{self, Located, RepairReason, Repaired, RollingCheck};
+use super::repair::{RepairReason, RollingCheck};
 use super::{ActiveDone, ActiveOutcome, PollSettings};
-use crate::aggregate::{ActiveSet, CreatedRange, SessionFacts};
+use crate::aggregate::{ActiveSet, SessionFacts};
 use crate::clock::millis;
-use crate::corbado::{Field, Filter, Op, Pager, Status};
+use crate::corbado::{Filter, Pager, Status};
 use crate::journal::Repairs;
 use crate::metrics::ExporterMetrics;
 use crate::storage::{Saved, SyncTimes};
+use changes::Applied;
+use mend::repair_budget;
 
 /// Why the active sessions were re-paged in full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,25 +101,6 @@ pub(super) struct Incremental {
 enum Next {
     Done(Box<ActiveOutcome>),
     Resync(ResyncReason),
-}
-
-/// The sessions a walk brought in, and how many broke the walk's filter.
-#[derive(Default)]
-struct Applied {
-    received: u64,
-    off_filter: u64,
-    repairs: Repairs,
-}
-
-impl Applied {
-    fn add(&mut self, repaired: &Repaired, reason: RepairReason) {
-        self.received += repaired.received;
-        self.off_filter += repaired.off_filter;
-        match reason {
-            RepairReason::Verify => self.repairs.verify += repaired.ranges,
-            RepairReason::Mismatch => self.repairs.mismatch += repaired.ranges,
-        }
-    }
 }
 
 impl Incremental {
@@ -206,7 +199,7 @@ impl Incremental {
         if let Some(why) = off_filter(verify, &applied) {
             return Ok(Next::Done(Box::new(ActiveOutcome::Untrusted(why))));
         }
-        let budget = repair_budget(counts.statuses.active, pager);
+        let budget = repair_budget(counts.statuses.active, pager.page_size());
         if !self.proves(pager, counts, &settings.windows).await? {
             match self.locate(pager, counts, budget).await? {
                 Some(repaired) => applied.add(&repaired, RepairReason::Mismatch),
@@ -234,221 +227,6 @@ impl Incremental {
         let mut done = self.done(settings, applied.received, None);
         done.repairs = applied.repairs;
         Ok(Next::Done(Box::new(ActiveOutcome::Done(done))))
-    }
-
-    /// Finds where a failed proof's difference lies and re-pages only that, or `None` when a
-    /// resync is cheaper. Only a difference in the set's size can be located by counting; one
-    /// in the expiring windows alone cannot.
-    async fn locate(
-        &mut self,
-        pager: &Pager,
-        counts: &Counts,
-        budget: u64,
-    ) -> anyhow::Result<Option<Repaired>> {
-        let off = self.set.len().abs_diff(counts.statuses.active as usize) as u64;
-        let each = repair::locating_cost(self.set.len() as u64, pager.page_size());
-        if off == 0 || off.saturating_mul(each) > budget {
-            return Ok(None);
-        }
-        // Sessions created before the poll's `now`: the change queries saw all of them.
-        let range = CreatedRange::between(None, Some(counts.now_ms / 1000));
-        let counted = repair::count(pager, &range).await?;
-        let differing = vec![(range, counted)];
-        let located = repair::repair(pager, &mut self.set, differing, (budget, 0)).await?;
-        Ok(match located {
-            Located::Repaired(repaired) => Some(repaired),
-            Located::TooDear => None,
-        })
-    }
-
-    /// The rolling check: counts the next slice of the set, and the part of it that expires
-    /// before a cut drawn anew each slice, and repairs what differs. The second count finds an
-    /// unseen ending and a re-activation that cancel out in the slice's count, whenever the cut
-    /// falls between their expiries. `None` when the repair would cost more than a resync.
-    async fn roll(
-        &mut self,
-        pager: &Pager,
-        settings: &PollSettings,
-        now_ms: i64,
-        budget: u64,
-    ) -> anyhow::Result<Option<Repaired>> {
-        let every = settings.verify_interval.as_secs() / settings.interval.as_secs().max(1);
-        let share = repair::slice_share(self.set.len(), every);
-        let slice = self.rolling.next_slice(&self.set, share, now_ms / 1000);
-        let mut differing = self.differing(pager, slice).await?;
-        if differing.is_none() {
-            let cut = self
-                .set
-                .expiry_quantile(&slice, self.rolling.expiry_share());
-            if let Some(cut) = cut {
-                differing = self.differing(pager, slice.expiring_before(cut)).await?;
-            }
-        }
-        let Some((range, counted)) = differing else {
-            return Ok(Some(Repaired::default()));
-        };
-        tracing::info!(
-            counted,
-            held = self.set.count_created(&range),
-            "rolling check: a created-time range differs; repairing it"
-        );
-        // A slice of up to 16 pages is re-paged whole (see `repair::repair`).
-        let located = repair::repair(pager, &mut self.set, vec![(range, counted)], (budget, 16));
-        Ok(match located.await? {
-            Located::Repaired(repaired) => Some(repaired),
-            Located::TooDear => None,
-        })
-    }
-
-    /// `range` with the API's count of it, if that differs from what the set holds there.
-    async fn differing(
-        &self,
-        pager: &Pager,
-        range: CreatedRange,
-    ) -> anyhow::Result<Option<(CreatedRange, u64)>> {
-        let counted = repair::count(pager, &range).await?;
-        Ok((counted != self.set.count_created(&range)).then_some((range, counted)))
-    }
-
-    /// The change queries and the settling of sessions past their expiry.
-    async fn catch_up(
-        &mut self,
-        pager: &Pager,
-        settings: &PollSettings,
-        counts: &Counts,
-    ) -> anyhow::Result<Applied> {
-        let synced_from = self.synced_from.unwrap_or(counts.now_ms);
-        let from_s = synced_from.saturating_sub(millis(settings.change_overlap)) / 1000;
-        let mut applied = self.apply_changes(pager, from_s).await?;
-        let settled = self.settle_due(pager, counts).await?;
-        applied.received += settled.received;
-        applied.off_filter += settled.off_filter;
-        Ok(applied)
-    }
-
-    /// Walks the sessions updated or created after `from_s` (Unix seconds) into the set.
-    async fn apply_changes(&mut self, pager: &Pager, from_s: i64) -> anyhow::Result<Applied> {
-        let mut applied = Applied::default();
-        for field in [Field::Updated, Field::Created] {
-            let filter = Filter::time(field, Op::Gt, from_s);
-            let received = pager
-                .walk_by_created(&[filter], SessionFacts::from_wire, |session| {
-                    if field == Field::Created && session.created_ms <= from_s * 1000 {
-                        applied.off_filter += 1;
-                    }
-                    self.set.apply(session);
-                })
-                .await
-                .with_context(|| {
-                    format!("paging sessions with {} after {from_s}", field.as_str())
-                })?;
-            applied.received += received;
-        }
-        Ok(applied)
-    }
-
-    /// Held sessions whose expiry passed since the last poll: still `active` to the API (an API
-    /// that expires lazily) or not (one that expires them with a job, perhaps without moving
-    /// `updated`). The counts decide when they can; otherwise one query asks which are listed.
-    async fn settle_due(&mut self, pager: &Pager, counts: &Counts) -> anyhow::Result<Applied> {
-        let now = counts.now_ms;
-        let due = self.set.due_between(self.settled_until_ms, now);
-        let mut applied = Applied::default();
-        let held = self.set.len() as u64;
-        let active = counts.statuses.active;
-        if !due.is_empty() && active != held {
-            // Not all still listed: either all flipped (the counts say so exactly), or ask.
-            let listed = if active + due.len() as u64 == held {
-                Vec::new()
-            } else {
-                self.listed_past_due(pager, now, &mut applied).await?
-            };
-            for &id in &due {
-                self.set.remove(id);
-            }
-            for session in listed {
-                self.set.apply(session);
-            }
-        }
-        self.settled_until_ms = now;
-        Ok(applied)
-    }
-
-    /// The active sessions the API lists whose expiry lies between the last settling and `now`;
-    /// those that break the filter are counted in `applied` and left out.
-    async fn listed_past_due(
-        &self,
-        pager: &Pager,
-        now: i64,
-        applied: &mut Applied,
-    ) -> anyhow::Result<Vec<SessionFacts>> {
-        let (lo_s, now_s) = (self.settled_until_ms / 1000 - 1, now / 1000);
-        let filters = [
-            Filter::status(Status::Active),
-            Filter::time(Field::Expires, Op::Gt, lo_s),
-            Filter::time(Field::Expires, Op::Lt, now_s + 1),
-        ];
-        let mut listed = Vec::new();
-        applied.received = pager
-            .walk_by_created(&filters, SessionFacts::from_wire, |s| listed.push(s))
-            .await
-            .context("paging active sessions past their expiry")?;
-        listed.retain(|session| {
-            let expires_s = session.expires_ms.div_euclid(1000);
-            let fits =
-                session.status == Some(Status::Active) && (lo_s..=now_s).contains(&expires_s);
-            applied.off_filter += u64::from(!fits);
-            fits
-        });
-        Ok(listed)
-    }
-
-    /// Whether the set matches the counts, allowing for the sessions that changed while the
-    /// poll ran (fetched only when the exact proof fails).
-    async fn proves(
-        &mut self,
-        pager: &Pager,
-        counts: &Counts,
-        windows: &[std::time::Duration],
-    ) -> anyhow::Result<bool> {
-        let now_s = counts.now_ms / 1000;
-        let windows_s = window_seconds(windows);
-        let mismatch = |set: &ActiveSet| {
-            let mut worst = set.len().abs_diff(counts.statuses.active as usize) as u64;
-            for (held, counted) in set.expiring(now_s, &windows_s).iter().zip(&counts.expiring) {
-                worst = worst.max(held.abs_diff(*counted));
-            }
-            worst
-        };
-        if mismatch(&self.set) == 0 {
-            self.explainer.proven();
-            return Ok(true);
-        }
-        // Changed after the poll's `now` (the counts were asked for after it): the race. A change
-        // at `now` or before is seen alike by the counts and the walks.
-        let mut during = std::collections::HashSet::new();
-        let since = Filter::time(Field::Updated, Op::Gt, now_s);
-        let created = Filter::time(Field::Created, Op::Gt, now_s);
-        for filter in [since, created] {
-            let mut recent = Vec::new();
-            pager
-                .walk_by_created(&[filter], SessionFacts::from_wire, |s| recent.push(s))
-                .await
-                .context("paging sessions changed during the poll")?;
-            for session in recent {
-                during.insert(session.id_hash);
-                self.set.apply(session);
-            }
-        }
-        let off = mismatch(&self.set);
-        if off <= during.len() as u64 {
-            self.explainer.proven();
-            return Ok(true);
-        }
-        let expiring = self.set.expiring(now_s, &windows_s);
-        self.explainer
-            .mismatch(self.set.len() as u64, counts, &expiring);
-        Ok(false)
     }
 
     async fn resync(
@@ -521,8 +299,116 @@ fn off_filter(verify: Verify, applied: &Applied) -> Option<String> {
     })
 }
 
-/// The most requests a repair may spend: what re-paging every active session (a resync)
-/// would cost. A repair that would need more stops there, and a resync follows.
-fn repair_budget(active: u64, pager: &Pager) -> u64 {
-    active / u64::from(pager.page_size().max(1)) + 1
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::aggregate::Held;
+    use crate::clock::Clock;
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    fn settings(resync_interval: Duration) -> PollSettings {
+        PollSettings {
+            strategy: super::super::Strategy::Incremental,
+            windows: Vec::new(),
+            top_k: 10,
+            interval: Duration::from_secs(60),
+            resync_interval,
+            verify_interval: Duration::from_secs(3_600),
+            change_overlap: Duration::from_secs(30),
+            state: None,
+            clock: Clock::manual(0),
+        }
+    }
+
+    /// A set that last resynced at `last_resync_ms` and has followed every change since.
+    fn synced(last_resync_ms: i64) -> Incremental {
+        let mut set = ActiveSet::default();
+        set.upsert(Held {
+            id_hash: 7,
+            user_id: "u",
+            created_ms: 1_000,
+            expires_ms: 50 * HOUR_MS,
+        });
+        let mut incremental = Incremental::default();
+        incremental.resume(Saved {
+            times: SyncTimes {
+                saved_ms: last_resync_ms,
+                synced_from_ms: last_resync_ms,
+                last_resync_ms,
+                settled_until_ms: last_resync_ms,
+            },
+            set,
+        });
+        incremental
+    }
+
+    #[test]
+    fn the_first_poll_resyncs_and_one_after_a_failed_resync_says_it_was_an_error() {
+        let daily = settings(Duration::from_secs(86_400));
+        let mut incremental = Incremental::default();
+        assert_eq!(
+            incremental.resync_due(0, &daily),
+            Some(ResyncReason::Initial)
+        );
+        incremental.ever_synced = true;
+        assert_eq!(
+            incremental.resync_due(0, &daily),
+            Some(ResyncReason::Error),
+            "synced once, then lost its footing"
+        );
+    }
+
+    #[test]
+    fn a_synced_set_resyncs_only_when_the_resync_interval_has_passed() {
+        let daily = settings(Duration::from_secs(86_400));
+        let incremental = synced(HOUR_MS);
+        assert_eq!(incremental.resync_due(24 * HOUR_MS, &daily), None);
+        assert_eq!(
+            incremental.resync_due(25 * HOUR_MS, &daily),
+            Some(ResyncReason::Scheduled),
+            "exactly a day after the last"
+        );
+        let never = settings(Duration::ZERO);
+        assert_eq!(
+            incremental.resync_due(1_000 * HOUR_MS, &never),
+            None,
+            "0: never"
+        );
+    }
+
+    #[test]
+    fn a_resumed_set_is_saved_again_as_it_was_read() {
+        let incremental = synced(HOUR_MS);
+        assert_eq!(incremental.held(), 1);
+        let times = incremental.sync_times(2 * HOUR_MS);
+        assert_eq!(
+            times,
+            Some(SyncTimes {
+                saved_ms: 2 * HOUR_MS,
+                synced_from_ms: HOUR_MS,
+                last_resync_ms: HOUR_MS,
+                settled_until_ms: HOUR_MS,
+            })
+        );
+        assert_eq!(
+            Incremental::default().sync_times(HOUR_MS),
+            None,
+            "a set on no complete sync is not saved"
+        );
+    }
+
+    #[test]
+    fn only_auto_distrusts_walks_that_broke_their_filter() {
+        let broke = Applied {
+            off_filter: 2,
+            ..Applied::default()
+        };
+        assert_eq!(off_filter(Verify::No, &broke), None);
+        let why = off_filter(Verify::Yes, &broke).unwrap_or_default();
+        assert!(why.starts_with("2 sessions paged under"), "{why}");
+        assert_eq!(off_filter(Verify::Yes, &Applied::default()), None);
+    }
 }
