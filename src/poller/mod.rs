@@ -14,8 +14,8 @@
 //! and counted; what was published before stays until it goes stale. The strategies only
 //! collect; this file runs a poll's parts and publishes what they bring, `bookkeeping` records
 //! how it went (the exporter's own series, the journal, the log line), `state` keeps the active
-//! set across restarts and `schedule` runs the loops. Nothing here reaches the network except
-//! through [`Pager`].
+//! set across restarts, `schedule` runs the loops, and `support` gives the benches a view into
+//! the set. Nothing here reaches the network except through [`Pager`].
 
 mod auto;
 mod bookkeeping;
@@ -27,6 +27,8 @@ mod repair;
 mod scan;
 mod schedule;
 mod state;
+#[cfg(feature = "test-support")]
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -257,32 +259,6 @@ impl Poller {
         };
         self.record(&outcome, started.elapsed(), self.attempts() - before);
         outcome
-    }
-
-    /// Bytes the active set holds (with its hash table's slack and the interned users), and
-    /// the users it interns, for the benches that watch memory over a long run.
-    #[cfg(feature = "test-support")]
-    pub async fn active_set_memory(&self) -> (usize, usize) {
-        let incremental = self.incremental.lock().await;
-        (
-            incremental.set().memory_bytes(),
-            incremental.set().interned_users(),
-        )
-    }
-
-    /// Every held session: its ID's hash and its user (for the benches that count how many
-    /// sessions the set has wrong).
-    #[cfg(feature = "test-support")]
-    pub async fn held_sessions(&self) -> Vec<(u64, String)> {
-        let incremental = self.incremental.lock().await;
-        let (users, records) = incremental.set().export();
-        records
-            .iter()
-            .map(|r| {
-                let user = users.get(r.user as usize).copied().unwrap_or_default();
-                (r.id_hash, user.to_owned())
-            })
-            .collect()
     }
 
     /// The pager of the counts part, for a caller's own counts (`check`).
