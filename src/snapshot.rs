@@ -212,12 +212,6 @@ impl Store {
             .clone()
     }
 
-    /// The newest snapshot if it is younger than `--poll.max-staleness`.
-    pub fn fresh_snapshot(&self) -> Option<Arc<Snapshot>> {
-        self.snapshot()
-            .filter(|s| s.taken_at.elapsed() <= self.max_staleness)
-    }
-
     /// Whether a poll has ever succeeded (`/-/ready`).
     pub fn is_ready(&self) -> bool {
         self.snapshot().is_some()

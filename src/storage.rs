@@ -144,6 +144,31 @@ pub fn decode(
     now_ms: i64,
     max_age_ms: i64,
 ) -> Result<Saved, Rejected> {
+    let mut body = Reader(signed_body(bytes)?);
+    if body.str()? != identity.project_id {
+        return Err(Rejected::OtherProject);
+    }
+    if body.str()? != identity.api_url {
+        return Err(Rejected::OtherApiUrl);
+    }
+    let times = SyncTimes {
+        saved_ms: body.i64()?,
+        synced_from_ms: body.i64()?,
+        last_resync_ms: body.i64()?,
+        settled_until_ms: body.i64()?,
+    };
+    let age_s = now_ms.saturating_sub(times.synced_from_ms) / 1000;
+    if max_age_ms > 0 && now_ms.saturating_sub(times.synced_from_ms) > max_age_ms {
+        return Err(Rejected::TooOld(age_s));
+    }
+    Ok(Saved {
+        times,
+        set: read_set(body)?,
+    })
+}
+
+/// The body of a whole file, once its magic, format version, length and checksum hold.
+fn signed_body(bytes: &[u8]) -> Result<&[u8], Rejected> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(if MAGIC.starts_with(bytes) {
             Rejected::Truncated
@@ -166,27 +191,13 @@ pub fn decode(
     if digest.as_ref() != &bytes[end..end + DIGEST_LEN] || bytes.len() != end + DIGEST_LEN {
         return Err(Rejected::Checksum);
     }
-    let mut body = Reader(&bytes[signed..end]);
-    if body.str()? != identity.project_id {
-        return Err(Rejected::OtherProject);
-    }
-    if body.str()? != identity.api_url {
-        return Err(Rejected::OtherApiUrl);
-    }
-    let times = SyncTimes {
-        saved_ms: body.i64()?,
-        synced_from_ms: body.i64()?,
-        last_resync_ms: body.i64()?,
-        settled_until_ms: body.i64()?,
-    };
-    let mut saved = Saved {
-        times,
-        set: ActiveSet::default(),
-    };
-    let age_s = now_ms.saturating_sub(times.synced_from_ms) / 1000;
-    if max_age_ms > 0 && now_ms.saturating_sub(times.synced_from_ms) > max_age_ms {
-        return Err(Rejected::TooOld(age_s));
-    }
+    Ok(&bytes[signed..end])
+}
+
+/// The rest of the body after its times: the interned users, then the sessions, which must
+/// fill the body exactly and name only users it holds.
+fn read_set(mut body: Reader<'_>) -> Result<ActiveSet, Rejected> {
+    let mut set = ActiveSet::default();
     let users = body.u32()? as usize;
     let mut names = Vec::with_capacity(users.min(body.0.len() / 4));
     for _ in 0..users {
@@ -203,14 +214,14 @@ pub fn decode(
         let user = names.get(body.u32()? as usize).ok_or(Rejected::Corrupt(
             "a session names a user the file does not hold",
         ))?;
-        saved.set.upsert(Held {
+        set.upsert(Held {
             id_hash,
             user_id: user,
             created_ms,
             expires_ms,
         });
     }
-    Ok(saved)
+    Ok(set)
 }
 
 /// Writes `bytes` to `path` so that a crash leaves the old file or the new one: a new file

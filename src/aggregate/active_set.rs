@@ -263,7 +263,8 @@ impl ActiveSet {
         (users, sessions)
     }
 
-    /// Slots of the interned user table, the freed ones included.
+    /// Slots of the interned user table, the freed ones included (for the benches).
+    #[cfg(feature = "test-support")]
     pub fn interned_users(&self) -> usize {
         self.users.len()
     }
@@ -321,7 +322,9 @@ impl ActiveSet {
         tally(users, top_k, summary);
     }
 
-    /// Bytes held, roughly: the session table with its slack, and the interned users.
+    /// Bytes held, roughly: the session table with its slack, and the interned users (for the
+    /// benches that watch memory).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn memory_bytes(&self) -> usize {
         let slot = std::mem::size_of::<(u64, Entry)>() + 1;
         let users: usize = self.users.iter().map(|u| u.len() + 56).sum();

@@ -36,7 +36,8 @@ pub use window::{parse_windows, Window, Windows};
 pub struct Summary {
     /// Sessions per status.
     pub statuses: StatusCounts,
-    /// Per window (in `Config::windows` order): sessions created in `(now-w, now]`.
+    /// Per window (in the order `--sessions.windows` lists them, which [`Windows`] keeps):
+    /// sessions created in `(now-w, now]`.
     pub created_in_window: Vec<u64>,
     /// Per window: active sessions expiring in `(now, now+w]`.
     pub expiring_in_window: Vec<u64>,

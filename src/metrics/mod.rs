@@ -11,8 +11,8 @@
 //! - [`openmetrics`]: the same families in OpenMetrics 1.0.0, for scrapers that prefer it.
 //!
 //! There is no global registry: every registry here is built for one project, or for the
-//! instance. Nothing here knows
-//! when a poll happens or which snapshot is current; that is the snapshot store's business.
+//! instance. Nothing here knows when a poll happens or which snapshot is current; that is the
+//! snapshot store's business.
 
 pub mod exporter;
 pub mod instance;
@@ -29,7 +29,9 @@ pub use exporter::{ExporterMetrics, REPAIR_REASONS};
 pub use instance::InstanceMetrics;
 pub use merge::merge_expositions;
 pub use openmetrics::OPENMETRICS_CONTENT_TYPE;
-pub use sessions::{count_families, render_counts, render_sessions, render_users, user_families};
+#[cfg(feature = "test-support")]
+pub use sessions::render_sessions;
+pub use sessions::{count_families, user_families};
 pub use user_label::{PseudonymKey, UserLabels};
 
 /// `Content-Type` of the text exposition format 0.0.4.

@@ -1,13 +1,13 @@
-//! The session gauges of one poll, rendered once from a [`Summary`] into the text format: the
-//! counted ones ([`render_counts`]) and the per-user ones, which come from the active set
-//! ([`render_users`]) and may be of an earlier poll. The families are a table: a name, a HELP
+//! The session gauges of one poll, made once from a [`Summary`] into metric families: the
+//! counted ones ([`count_families`]) and the per-user ones, which come from the active set
+//! ([`user_families`]) and may be of an earlier poll. The families are a table: a name, a HELP
 //! text, and where the value comes from.
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::{IntGauge, IntGaugeVec, Opts};
 
-use super::{gauge_value, project_registry, text_of, Definition, UserLabels};
+use super::{gauge_value, project_registry, Definition, UserLabels};
 use crate::aggregate::{Summary, Window, USER_BUCKETS};
 use crate::corbado::Status;
 
@@ -141,25 +141,23 @@ fn user_opts(d: Definition) -> Opts {
     Opts::new(d.name, format!("{} {AS_OF_SET}", d.help))
 }
 
-/// Renders every session gauge of one poll. Public for the golden test and the benchmarks.
+/// Renders every session gauge of one poll into one text, as the golden test pins it. The
+/// exporter itself renders the counted and the per-user families apart ([`count_families`],
+/// [`user_families`]), as the snapshot store publishes them apart.
+#[cfg(feature = "test-support")]
 pub fn render_sessions(
     summary: &Summary,
     project_id: &str,
     windows: &[Window],
     user_labels: &UserLabels,
 ) -> anyhow::Result<String> {
-    let mut text = render_counts(summary, project_id, windows)?;
-    text.push_str(&render_users(summary, project_id, user_labels)?);
+    let mut text = super::text_of(&count_families(summary, project_id, windows)?);
+    text.push_str(&super::text_of(&user_families(
+        summary,
+        project_id,
+        user_labels,
+    )?));
     Ok(text)
-}
-
-/// Renders the counted session gauges: per status, and per window.
-pub fn render_counts(
-    summary: &Summary,
-    project_id: &str,
-    windows: &[Window],
-) -> anyhow::Result<String> {
-    Ok(text_of(&count_families(summary, project_id, windows)?))
 }
 
 /// The counted session gauges as families: per status, and per window.
@@ -191,15 +189,6 @@ pub fn count_families(
         registry.register(Box::new(family))?;
     }
     Ok(registry.gather())
-}
-
-/// Renders the per-user gauges, which come from the active set.
-pub fn render_users(
-    summary: &Summary,
-    project_id: &str,
-    user_labels: &UserLabels,
-) -> anyhow::Result<String> {
-    Ok(text_of(&user_families(summary, project_id, user_labels)?))
 }
 
 /// The per-user gauges as families.

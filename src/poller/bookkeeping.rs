@@ -1,4 +1,5 @@
-//! A poll's bookkeeping: the exporter's own series, the log line, and the check on duplicates.
+//! A poll's bookkeeping: the exporter's own series, the journal, the log line, and the check on
+//! duplicates.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -12,8 +12,10 @@
 //! A poll takes one `now` (its start, in whole seconds, so that the API's second-resolution
 //! filters and local aggregation draw window edges in the same place). A failed part is logged
 //! and counted; what was published before stays until it goes stale. The strategies only
-//! collect; this file owns the bookkeeping (the exporter's own series, the log line). Nothing
-//! here reaches the network except through [`Pager`].
+//! collect; this file runs a poll's parts and publishes what they bring, `bookkeeping` records
+//! how it went (the exporter's own series, the journal, the log line), `state` keeps the active
+//! set across restarts, `schedule` runs the loops, and `support` gives the benches a view into
+//! the set. Nothing here reaches the network except through [`Pager`].
 
 mod auto;
 mod bookkeeping;
@@ -25,6 +27,8 @@ mod repair;
 mod scan;
 mod schedule;
 mod state;
+#[cfg(feature = "test-support")]
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -73,11 +77,21 @@ pub enum PollMethod {
 }
 
 impl PollMethod {
-    /// The `strategy` label values of `corbado_exporter_last_poll_strategy`.
-    pub const LABELS: [&'static str; 3] = ["incremental", "filter", "scan"];
+    /// The `strategy` label values of `corbado_exporter_last_poll_strategy`, each exported
+    /// from the start. Named variant by variant, so that reordering the enum cannot mislabel one.
+    pub const LABELS: [&'static str; 3] = [
+        PollMethod::Incremental.as_str(),
+        PollMethod::Filter.as_str(),
+        PollMethod::Scan.as_str(),
+    ];
 
-    pub fn as_str(self) -> &'static str {
-        Self::LABELS[self as usize]
+    /// This method's `strategy` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PollMethod::Incremental => "incremental",
+            PollMethod::Filter => "filter",
+            PollMethod::Scan => "scan",
+        }
     }
 }
 
@@ -247,30 +261,6 @@ impl Poller {
         outcome
     }
 
-    /// Bytes the active set holds (with its hash table's slack and the interned users), and
-    /// the users it interns, for the benches that watch memory over a long run.
-    pub async fn active_set_memory(&self) -> (usize, usize) {
-        let incremental = self.incremental.lock().await;
-        (
-            incremental.set().memory_bytes(),
-            incremental.set().interned_users(),
-        )
-    }
-
-    /// Every held session: its ID's hash and its user (for the benches that count how many
-    /// sessions the set has wrong).
-    pub async fn held_sessions(&self) -> Vec<(u64, String)> {
-        let incremental = self.incremental.lock().await;
-        let (users, records) = incremental.set().export();
-        records
-            .iter()
-            .map(|r| {
-                let user = users.get(r.user as usize).copied().unwrap_or_default();
-                (r.id_hash, user.to_owned())
-            })
-            .collect()
-    }
-
     /// The pager of the counts part, for a caller's own counts (`check`).
     pub fn pager(&self) -> &Pager {
         &self.counts_pager
@@ -433,5 +423,48 @@ impl PollSettings {
     /// A fresh aggregator for a poll whose `now` is `now_ms`.
     fn aggregator(&self, now_ms: i64) -> Aggregator {
         Aggregator::new(now_ms, &self.windows, self.top_k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dashboards and alert rules match these values: a variant reordered or renamed must keep
+    /// its label, and every variant must be exported from the start.
+    #[test]
+    fn every_poll_method_is_exported_under_its_own_label() {
+        let methods = [
+            PollMethod::Incremental,
+            PollMethod::Filter,
+            PollMethod::Scan,
+        ];
+        assert_eq!(
+            methods.map(PollMethod::as_str),
+            ["incremental", "filter", "scan"]
+        );
+        assert_eq!(PollMethod::LABELS, methods.map(PollMethod::as_str));
+    }
+
+    #[test]
+    fn every_resync_reason_is_exported_under_its_own_label() {
+        let reasons = [
+            ResyncReason::Initial,
+            ResyncReason::Scheduled,
+            ResyncReason::Mismatch,
+            ResyncReason::Error,
+        ];
+        let labels = reasons.map(ResyncReason::as_str);
+        assert_eq!(labels, ["initial", "scheduled", "mismatch", "error"]);
+        assert_eq!(ResyncReason::LABELS, labels);
+    }
+
+    /// `metrics` pre-registers the repair reasons from its own list (it must not depend on the
+    /// poller): the two must name the same values, or a reason's series would start late.
+    #[test]
+    fn the_repair_reasons_metrics_registers_are_the_poller_s_labels() {
+        let labels = RepairReason::ALL.map(RepairReason::as_str);
+        assert_eq!(labels, ["verify", "mismatch"]);
+        assert_eq!(labels, crate::metrics::REPAIR_REASONS);
     }
 }

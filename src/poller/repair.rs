@@ -27,10 +27,17 @@ pub enum RepairReason {
 }
 
 impl RepairReason {
-    pub const LABELS: [&'static str; 2] = crate::metrics::REPAIR_REASONS;
+    /// Every reason, in the order the poll's repairs are counted.
+    pub const ALL: [RepairReason; 2] = [RepairReason::Verify, RepairReason::Mismatch];
 
-    pub fn as_str(self) -> &'static str {
-        Self::LABELS[self as usize]
+    /// This reason's `reason` label. `metrics` pre-registers the same values
+    /// ([`crate::metrics::REPAIR_REASONS`], as it must not depend on the poller); a test keeps
+    /// the two the same.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RepairReason::Verify => "verify",
+            RepairReason::Mismatch => "mismatch",
+        }
     }
 }
 

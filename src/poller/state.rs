@@ -2,7 +2,7 @@
 //! saved every `--storage.save-interval` after a complete active part, and at shutdown.
 //!
 //! Saving encodes the set while the active part still holds it (tens of milliseconds for a
-//! million sessions: measured in the state bench) and writes the file on a blocking thread, so
+//! million sessions: measured by the budget bench) and writes the file on a blocking thread, so
 //! neither a poll nor a scrape waits for the disk. A save that fails is a warning and a counted
 //! failure; polling goes on. A restored set's per-user gauges are published with the first
 //! counts, so they are never absent after a restart that resumes.

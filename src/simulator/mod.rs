@@ -5,8 +5,9 @@
 //!
 //! It serves three ways: `--demo` (in-process, on a loopback port, evolving in real time), the
 //! `corbado-exporter simulator` subcommand, and as a library type for tests and benchmarks, which
-//! also ask it for the exact expected value of every gauge ([`Simulator::expected`]) and inject
-//! faults ([`Faults`]).
+//! also ask it for the exact expected value of every gauge (`Simulator::expected`) and inject
+//! faults ([`Faults`]). The first two are why it ships in the release binary; its oracle does
+//! not (the `test-support` feature), as only tests and benches ask it.
 //!
 //! - this file: the [`Simulator`] (credentials, counters, serving, evolving in real time);
 //! - `api.rs`: its HTTP face; `faults.rs`: what can be made to go wrong;
@@ -24,7 +25,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::aggregate::Summary;
 use crate::clock;
 use faults::Plan;
 pub use faults::{Faults, Injected};
@@ -170,8 +170,14 @@ impl Simulator {
         self.changed.load(Ordering::Relaxed)
     }
 
-    /// The exact expected session gauges at `now_ms`: the tests' ground truth.
-    pub fn expected(&self, now_ms: i64, windows: &[Duration], top_k: usize) -> Summary {
+    /// The exact expected session gauges at `now_ms`: the tests' and benches' ground truth.
+    #[cfg(feature = "test-support")]
+    pub fn expected(
+        &self,
+        now_ms: i64,
+        windows: &[Duration],
+        top_k: usize,
+    ) -> crate::aggregate::Summary {
         self.read().expected(now_ms, windows, top_k)
     }
 

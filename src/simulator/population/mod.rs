@@ -1,7 +1,8 @@
 //! The simulated project's sessions: their storage and the indexes that keep queries cheap.
 //! What is done with them lives beside this file: [`generate`] (the initial population),
 //! [`evolve`] (time moving on), [`query`] (the list endpoint's filters, sort and paging),
-//! [`json`] (the wire form) and [`truth`] (the exact expected gauges, the tests' oracle).
+//! [`json`] (the wire form) and `truth` (the exact expected gauges, the tests' and benches'
+//! oracle, compiled only for them: the `test-support` feature).
 //!
 //! Sessions live in one `Vec` in creation order (a session's index is its identity, and its ID
 //! `ses-<index>` sorts the same way), so the unfiltered list and any `created` range are slices
@@ -17,6 +18,7 @@ mod generate;
 mod json;
 mod params;
 mod query;
+#[cfg(any(test, feature = "test-support"))]
 mod truth;
 
 use std::collections::BTreeSet;
@@ -164,6 +166,7 @@ impl Population {
 
     /// Every active session as the exporter keeps it: its ID's hash and its user (for the
     /// benches that count how many sessions an active set has wrong).
+    #[cfg(feature = "test-support")]
     pub fn active_sessions(&self) -> Vec<(u64, String)> {
         self.active
             .iter()

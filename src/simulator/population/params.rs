@@ -121,7 +121,7 @@ impl Params {
     }
 }
 
-/// What one [`Population::advance`] did; the demo logs it.
+/// What one [`super::Population::advance`] did; the demo logs it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
     pub created: u64,

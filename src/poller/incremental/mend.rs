@@ -1,0 +1,158 @@
+//! Where `incremental` sends a repair, and what a repair may spend before a resync is cheaper:
+//! locating a failed proof's difference, and the rolling check's slice a poll. How a range is
+//! counted, cut and re-paged is [`super::super::repair`]'s.
+
+use std::time::Duration;
+
+use super::super::counts::Counts;
+use super::super::repair::{self, Located, Repaired};
+use super::super::PollSettings;
+use super::Incremental;
+use crate::aggregate::CreatedRange;
+use crate::corbado::Pager;
+
+/// The most requests a repair may spend: what re-paging every active session (a resync)
+/// would cost. A repair that would need more stops there, and a resync follows.
+pub(super) fn repair_budget(active: u64, page_size: u32) -> u64 {
+    active / u64::from(page_size.max(1)) + 1
+}
+
+/// Whether `off` wrong sessions, each costing `each` requests to locate, are worth locating
+/// within `budget`: not when nothing is off in size (a difference in the expiring windows
+/// alone cannot be located by counting), nor when a resync is cheaper.
+fn worth_locating(off: u64, each: u64, budget: u64) -> bool {
+    off != 0 && off.saturating_mul(each) <= budget
+}
+
+/// Polls in one `--poll.verify-interval`: the rolling check covers the set in that many slices.
+/// An interval under a second counts as one second.
+fn polls_per_verify(verify_interval: Duration, interval: Duration) -> u64 {
+    verify_interval.as_secs() / interval.as_secs().max(1)
+}
+
+impl Incremental {
+    /// Finds where a failed proof's difference lies and re-pages only that, or `None` when a
+    /// resync is cheaper. Only a difference in the set's size can be located by counting; one
+    /// in the expiring windows alone cannot.
+    pub(super) async fn locate(
+        &mut self,
+        pager: &Pager,
+        counts: &Counts,
+        budget: u64,
+    ) -> anyhow::Result<Option<Repaired>> {
+        let off = self.set.len().abs_diff(counts.statuses.active as usize) as u64;
+        let each = repair::locating_cost(self.set.len() as u64, pager.page_size());
+        if !worth_locating(off, each, budget) {
+            return Ok(None);
+        }
+        // Sessions created before the poll's `now`: the change queries saw all of them.
+        let range = CreatedRange::between(None, Some(counts.now_ms / 1000));
+        let counted = repair::count(pager, &range).await?;
+        let differing = vec![(range, counted)];
+        let located = repair::repair(pager, &mut self.set, differing, (budget, 0)).await?;
+        Ok(match located {
+            Located::Repaired(repaired) => Some(repaired),
+            Located::TooDear => None,
+        })
+    }
+
+    /// The rolling check: counts the next slice of the set, and the part of it that expires
+    /// before a cut drawn anew each slice, and repairs what differs. The second count finds an
+    /// unseen ending and a re-activation that cancel out in the slice's count, whenever the cut
+    /// falls between their expiries. `None` when the repair would cost more than a resync.
+    pub(super) async fn roll(
+        &mut self,
+        pager: &Pager,
+        settings: &PollSettings,
+        now_ms: i64,
+        budget: u64,
+    ) -> anyhow::Result<Option<Repaired>> {
+        let every = polls_per_verify(settings.verify_interval, settings.interval);
+        let share = repair::slice_share(self.set.len(), every);
+        let slice = self.rolling.next_slice(&self.set, share, now_ms / 1000);
+        let mut differing = self.differing(pager, slice).await?;
+        if differing.is_none() {
+            let cut = self
+                .set
+                .expiry_quantile(&slice, self.rolling.expiry_share());
+            if let Some(cut) = cut {
+                differing = self.differing(pager, slice.expiring_before(cut)).await?;
+            }
+        }
+        let Some((range, counted)) = differing else {
+            return Ok(Some(Repaired::default()));
+        };
+        tracing::info!(
+            counted,
+            held = self.set.count_created(&range),
+            "rolling check: a created-time range differs; repairing it"
+        );
+        // A slice of up to 16 pages is re-paged whole (see `repair::repair`).
+        let located = repair::repair(pager, &mut self.set, vec![(range, counted)], (budget, 16));
+        Ok(match located.await? {
+            Located::Repaired(repaired) => Some(repaired),
+            Located::TooDear => None,
+        })
+    }
+
+    /// `range` with the API's count of it, if that differs from what the set holds there.
+    async fn differing(
+        &self,
+        pager: &Pager,
+        range: CreatedRange,
+    ) -> anyhow::Result<Option<(CreatedRange, u64)>> {
+        let counted = repair::count(pager, &range).await?;
+        Ok((counted != self.set.count_created(&range)).then_some((range, counted)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repair_may_spend_what_a_resync_would() {
+        assert_eq!(
+            repair_budget(0, 100),
+            1,
+            "even an empty project's resync takes a request"
+        );
+        assert_eq!(repair_budget(250, 100), 3);
+        assert_eq!(repair_budget(300, 100), 4, "a last, empty page");
+        assert_eq!(repair_budget(5, 0), 6, "a page size of 0 counts as 1");
+    }
+
+    #[test]
+    fn a_difference_is_located_only_when_it_costs_less_than_a_resync() {
+        assert!(
+            !worth_locating(0, 3, 100),
+            "nothing off in size: nothing to locate"
+        );
+        assert!(worth_locating(2, 17, 34), "exactly the budget");
+        assert!(
+            !worth_locating(3, 17, 34),
+            "one more and a resync is cheaper"
+        );
+        assert!(
+            !worth_locating(u64::MAX, 2, u64::MAX - 1),
+            "no overflow into a yes"
+        );
+    }
+
+    #[test]
+    fn the_rolling_check_spreads_the_set_over_the_polls_of_a_verify_interval() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(polls_per_verify(Duration::from_secs(3_600), minute), 60);
+        assert_eq!(polls_per_verify(Duration::from_secs(90), minute), 1);
+        assert_eq!(
+            polls_per_verify(Duration::from_secs(10), Duration::from_millis(500)),
+            10,
+            "a sub-second interval counts as a second"
+        );
+        assert_eq!(
+            polls_per_verify(Duration::ZERO, minute),
+            0,
+            "slice_share takes it as 1"
+        );
+    }
+}
