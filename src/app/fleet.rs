@@ -247,7 +247,25 @@ impl Fleet {
             page_size: settings.page_size,
             concurrency: settings.concurrency,
         };
-        let poll_settings = PollSettings {
+        let poll_settings = self.poll_settings(&config);
+        let pager = Pager::new(Arc::new(client), paging);
+        let poller = Arc::new(match old {
+            Some(old) => Poller::succeeding(old, pager, Arc::clone(&store), poll_settings),
+            None => Poller::new(pager, Arc::clone(&store), poll_settings),
+        });
+        Ok(Project {
+            config,
+            store,
+            poller,
+            stop: self.shutdown.child_token(),
+            task: None,
+        })
+    }
+
+    /// What a project's poller needs of its settings, and where it keeps its state.
+    fn poll_settings(&self, config: &ProjectConfig) -> PollSettings {
+        let settings = &config.settings;
+        PollSettings {
             strategy: settings.strategy,
             windows: settings.window_durations(),
             top_k: settings.top_k,
@@ -264,18 +282,6 @@ impl Fleet {
                 },
                 save_interval: s.save_interval,
             }),
-        };
-        let pager = Pager::new(Arc::new(client), paging);
-        let poller = Arc::new(match old {
-            Some(old) => Poller::succeeding(old, pager, Arc::clone(&store), poll_settings),
-            None => Poller::new(pager, Arc::clone(&store), poll_settings),
-        });
-        Ok(Project {
-            config,
-            store,
-            poller,
-            stop: self.shutdown.child_token(),
-            task: None,
-        })
+        }
     }
 }

@@ -19,6 +19,7 @@ pub(crate) mod declare;
 pub mod effective;
 pub mod file;
 pub mod project;
+mod seeds;
 pub mod settings;
 pub mod values;
 
