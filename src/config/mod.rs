@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::corbado::RetryPolicy;
-use crate::metrics::PseudonymKey;
+use crate::metrics::{PageOptions, PseudonymKey};
 use crate::secret::Secret;
 use crate::server::Limits;
 use crate::shard::Shard;
@@ -80,6 +80,8 @@ pub struct Config {
     pub user_id_key: Option<PseudonymKey>,
     pub listen_address: String,
     pub telemetry_path: String,
+    /// `--web.disable-exporter-metrics` and `--web.enable-created-samples`.
+    pub page: PageOptions,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// Retry and backoff; not a flag (the defaults suit the API), set by tests.
@@ -135,6 +137,10 @@ impl Config {
                 .transpose()?,
             listen_address: args.listen_address,
             telemetry_path: args.telemetry_path,
+            page: PageOptions {
+                process_metrics: !args.disable_exporter_metrics,
+                created_samples: args.enable_created_samples,
+            },
             log_level: args.log_level,
             log_format: args.log_format,
             retry: RetryPolicy::default(),
