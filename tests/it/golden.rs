@@ -1,6 +1,7 @@
-//! The exact `/metrics` text for a fixed state: the session gauges of a fixed `Summary`, and the
-//! whole exposition with the exporter's own series at fixed values. Dashboards and alert rules
-//! depend on these names, labels and HELP texts: a change here must be deliberate.
+//! The exact `/metrics` text for a fixed state: the session gauges of a fixed `Summary`, the
+//! whole exposition with the exporter's own series at fixed values, and the process families in
+//! both formats with their values masked. Dashboards and alert rules depend on these names,
+//! labels and HELP texts: a change here must be deliberate.
 
 use std::time::Duration;
 
@@ -219,4 +220,77 @@ fn fixed_store() -> Store {
 fn the_whole_exposition_renders_exactly_as_pinned() {
     let expected = EXPORTER_SERIES.replace("REVISION", corbado_exporter::REVISION) + GOLDEN;
     assert_eq!(fixed_store().render(), expected);
+}
+
+/// The process families as both formats write them, values masked (they are this test
+/// process's own): the names, types, HELP and units client_golang gives them.
+const PROCESS_TEXT: &str =
+    "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total V
+# HELP process_max_fds Maximum number of open file descriptors.
+# TYPE process_max_fds gauge
+process_max_fds V
+# HELP process_open_fds Number of open file descriptors.
+# TYPE process_open_fds gauge
+process_open_fds V
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes V
+# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
+# TYPE process_start_time_seconds gauge
+process_start_time_seconds V
+# HELP process_virtual_memory_bytes Virtual memory size in bytes.
+# TYPE process_virtual_memory_bytes gauge
+process_virtual_memory_bytes V
+";
+
+const PROCESS_OPENMETRICS: &str =
+    "# HELP process_cpu_seconds Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds counter
+# UNIT process_cpu_seconds seconds
+process_cpu_seconds_total V
+# HELP process_max_fds Maximum number of open file descriptors.
+# TYPE process_max_fds gauge
+process_max_fds V
+# HELP process_open_fds Number of open file descriptors.
+# TYPE process_open_fds gauge
+process_open_fds V
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# TYPE process_resident_memory_bytes gauge
+# UNIT process_resident_memory_bytes bytes
+process_resident_memory_bytes V
+# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
+# TYPE process_start_time_seconds gauge
+# UNIT process_start_time_seconds seconds
+process_start_time_seconds V
+# HELP process_virtual_memory_bytes Virtual memory size in bytes.
+# TYPE process_virtual_memory_bytes gauge
+# UNIT process_virtual_memory_bytes bytes
+process_virtual_memory_bytes V
+# EOF
+";
+
+/// The page from its first process family on, each sample's value as `V`.
+fn process_part_masked(page: &[u8]) -> String {
+    let page = std::str::from_utf8(page).expect("utf-8");
+    let start = page.find("# HELP process_").expect("process families");
+    page[start..]
+        .lines()
+        .map(|line| match line.rsplit_once(' ') {
+            Some((series, _)) if !line.starts_with('#') => format!("{series} V\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_process_families_render_exactly_as_pinned_in_both_formats() {
+    use corbado_exporter::metrics::InstanceMetrics;
+    use corbado_exporter::published::Published;
+    let published = Published::new(InstanceMetrics::new(0, 1).expect("instance"));
+    let text = published.exposition();
+    assert_eq!(process_part_masked(&text.plain), PROCESS_TEXT);
+    let openmetrics = published.openmetrics();
+    assert_eq!(process_part_masked(&openmetrics.plain), PROCESS_OPENMETRICS);
 }
