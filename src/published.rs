@@ -1,11 +1,16 @@
 //! Everything the server reads: the stores of the projects polled here, the instance's own
 //! series, and the one `/metrics` page made of them. A reload swaps the list of stores in one
 //! step, so a removed project's series are gone from the next scrape.
+//!
+//! The process metrics are read at each scrape and appended to the page after everything else
+//! (client_golang sorts families by name, and `process_` comes after `corbado_`): the rest of
+//! the page changes once per poll and stays cached, they change all the time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::metrics::{merge_expositions, openmetrics, InstanceMetrics};
+use crate::metrics::process::Reading;
+use crate::metrics::{merge_expositions, openmetrics, text_of, InstanceMetrics, PageOptions};
 use crate::snapshot::{Exposition, Store};
 
 /// The projects' stores (sorted by project ID) and the instance's series.
@@ -19,6 +24,8 @@ pub struct Published {
     effective_config: RwLock<Arc<str>>,
     /// Unix seconds the instance started: the `_created` of its own series in OpenMetrics.
     started_s: f64,
+    /// Whether the page has the process metrics, and OpenMetrics `_created` samples.
+    page: PageOptions,
 }
 
 /// The merged page, valid while the instance's generation and every project's own exposition
@@ -38,7 +45,15 @@ impl Published {
             cache: RwLock::new(None),
             effective_config: RwLock::new(Arc::from("")),
             started_s: crate::clock::now_ms() as f64 / 1000.0,
+            page: PageOptions::default(),
         }
+    }
+
+    /// The same, with the page holding what `page` says instead of what the flags' defaults
+    /// say.
+    pub fn with_page(mut self, page: PageOptions) -> Self {
+        self.page = page;
+        self
     }
 
     /// The stores of the projects polled now.
@@ -99,9 +114,24 @@ impl Published {
         Ok(())
     }
 
-    /// The whole page a scrape gets: the instance's series, then every project's, each family
-    /// once. Made anew only when a part changed.
+    /// The whole page a scrape gets in the text format: the instance's series, then every
+    /// project's, each family once, then the process metrics as they are now.
     pub fn exposition(&self) -> Arc<Exposition> {
+        let merged = self.merged();
+        if !self.page.process_metrics {
+            return merged;
+        }
+        let process = text_of(&Reading::now().families());
+        // Our own rendering is UTF-8.
+        let mut text = String::with_capacity(merged.plain.len() + process.len());
+        text.push_str(std::str::from_utf8(&merged.plain).unwrap_or_default());
+        text.push_str(&process);
+        Arc::new(Exposition::new(text))
+    }
+
+    /// The instance's and the projects' series, each family once: made anew only when a part
+    /// changed.
+    fn merged(&self) -> Arc<Exposition> {
         let generation = self.generation.load(Ordering::Acquire);
         let parts: Vec<Arc<Exposition>> = self.stores().iter().map(|s| s.exposition()).collect();
         if let Some(cached) = self
@@ -139,11 +169,35 @@ impl Published {
     /// The same page in OpenMetrics 1.0.0, ending in `# EOF`. Made on each scrape that asks for
     /// it (Prometheus does, by default): a few milliseconds even for a hundred projects.
     pub fn openmetrics(&self) -> Exposition {
-        let instance = openmetrics::encode(&self.instance.families(), self.started_s);
-        let parts: Vec<String> = self.stores().iter().map(|s| s.openmetrics()).collect();
+        let created = self.page.created_samples;
+        let instance =
+            openmetrics::encode_with(&self.instance.families(), created.then_some(self.started_s));
+        // A store writes `_created` whatever the flag says; dropped here unless asked for.
+        let parts: Vec<String> = self
+            .stores()
+            .iter()
+            .map(|store| {
+                let part = store.openmetrics();
+                if created {
+                    part
+                } else {
+                    openmetrics::without_created(&part)
+                }
+            })
+            .collect();
         let mut texts: Vec<&str> = vec![&instance];
         texts.extend(parts.iter().map(String::as_str));
         let mut text = merge_expositions(&texts);
+        if self.page.process_metrics {
+            let reading = Reading::now();
+            // CPU time counts from the process's start: that is its `_created`.
+            let start = reading.start_time_seconds.unwrap_or(self.started_s);
+            let families = reading.families();
+            text.push_str(&openmetrics::encode_with(
+                &families,
+                created.then_some(start),
+            ));
+        }
         text.push_str("# EOF\n");
         Exposition::new(text)
     }

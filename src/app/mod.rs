@@ -164,7 +164,7 @@ fn configure_projects(
 ) -> anyhow::Result<(Arc<Published>, Arc<Fleet>)> {
     let instance = InstanceMetrics::new(config.shard.ordinal, config.shard.total)?;
     instance.record_reload(true, clock::now_ms() as f64 / 1000.0);
-    let published = Arc::new(Published::new(instance));
+    let published = Arc::new(Published::new(instance).with_page(config.page));
     let shared = Shared {
         max_user_id_length: config.max_user_id_length,
         user_id_key: config.user_id_key.clone(),

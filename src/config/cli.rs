@@ -188,6 +188,16 @@ pub struct ExporterArgs {
     #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = parse_telemetry_path, value_name = "PATH")]
     pub telemetry_path: String,
 
+    /// Leave out the process metrics (process_*: CPU, memory, file descriptors, start time).
+    #[arg(long = "web.disable-exporter-metrics")]
+    pub disable_exporter_metrics: bool,
+
+    /// OpenMetrics only: add the _created sample of every counter and histogram. Off by
+    /// default because a Prometheus without the created-timestamp-zero-ingestion feature (its
+    /// default) stores each _created line as a series of its own.
+    #[arg(long = "web.enable-created-samples")]
+    pub enable_created_samples: bool,
+
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", default_value = "info", value_name = "LEVEL")]
     pub log_level: LogLevel,

@@ -21,6 +21,8 @@ pub struct InstanceView {
     route_prefix: String,
     external_url: Option<String>,
     telemetry_path: String,
+    web_disable_exporter_metrics: bool,
+    web_enable_created_samples: bool,
     web_config_file: Option<String>,
     web_enable_lifecycle: bool,
     web_max_requests: usize,
@@ -61,6 +63,8 @@ impl InstanceView {
             },
             external_url: config.paths.external().map(str::to_owned),
             telemetry_path: config.paths.telemetry_route(),
+            web_disable_exporter_metrics: !config.page.process_metrics,
+            web_enable_created_samples: config.page.created_samples,
             web_config_file: config
                 .web_config
                 .as_ref()
@@ -162,6 +166,11 @@ mod tests {
         assert!(yaml.contains("windows: 15m,1h,24h"), "{yaml}");
         let page: BTreeMap<String, serde_json::Value> =
             crate::yaml::from_str(&yaml).expect("the page is YAML");
+        assert!(
+            yaml.contains("web_disable_exporter_metrics: false"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("web_enable_created_samples: false"), "{yaml}");
         for key in ["listen_addresses", "projects", "total_shards", "source"] {
             assert!(page.contains_key(key), "{key} in {yaml}");
         }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::corbado::RetryPolicy;
-use crate::metrics::PseudonymKey;
+use crate::metrics::{PageOptions, PseudonymKey};
 use crate::secret::Secret;
 use crate::server::{Limits, Paths};
 use crate::shard::Shard;
@@ -86,6 +86,8 @@ pub struct Config {
     /// `--web.telemetry-path` under `--web.route-prefix`, and links made from
     /// `--web.external-url`.
     pub paths: Paths,
+    /// `--web.disable-exporter-metrics` and `--web.enable-created-samples`.
+    pub page: PageOptions,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// Retry and backoff; not a flag (the defaults suit the API), set by tests.
@@ -150,6 +152,10 @@ impl Config {
                 flag: "--web.route-prefix",
                 problem: e.to_string(),
             })?,
+            page: PageOptions {
+                process_metrics: !args.disable_exporter_metrics,
+                created_samples: args.enable_created_samples,
+            },
             log_level: args.log_level,
             log_format: args.log_format,
             retry: RetryPolicy::default(),

@@ -7,6 +7,7 @@
 //!   [`crate::aggregate::Summary`].
 //! - [`user_label`]: what a user ID becomes as a label value.
 //! - [`instance`]: the instance's own series (reload, shard, projects), without `project_id`.
+//! - [`process`]: the process metrics (`process_*`), read from `/proc` at scrape time.
 //! - [`merge`]: several projects' expositions made into one page.
 //! - [`openmetrics`]: the same families in OpenMetrics 1.0.0, for scrapers that prefer it.
 //!
@@ -18,6 +19,7 @@ pub mod exporter;
 pub mod instance;
 pub mod merge;
 pub mod openmetrics;
+pub mod process;
 pub mod sessions;
 pub mod user_label;
 
@@ -39,6 +41,28 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The label every series carries.
 pub const PROJECT_LABEL: &str = "project_id";
+
+/// What a scrape's page holds besides the projects' and the instance's series, as the flags say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageOptions {
+    /// The process metrics (`process_*`), read at each scrape; off with
+    /// `--web.disable-exporter-metrics`.
+    pub process_metrics: bool,
+    /// OpenMetrics `_created` samples of counters and histograms
+    /// (`--web.enable-created-samples`); off by default because a default Prometheus stores each
+    /// as a series of its own.
+    pub created_samples: bool,
+}
+
+impl Default for PageOptions {
+    /// What the flags give when none is set.
+    fn default() -> Self {
+        PageOptions {
+            process_metrics: true,
+            created_samples: false,
+        }
+    }
+}
 
 /// A metric's name and HELP text.
 #[derive(Clone, Copy, Debug)]

@@ -1,11 +1,16 @@
 //! OpenMetrics 1.0.0 text, written from the families the `prometheus` crate gathers: that crate
 //! writes only the 0.0.4 text format, and Prometheus asks every target for OpenMetrics first. The
-//! smallest encoder that serves: a counter's family drops `_total` and gains a `_created` sample,
-//! a histogram gains `_created`, the per-user distribution (a snapshot, not observations that
-//! accumulate) is a `gaugehistogram` with `_gcount` and `_gsum`, a name that ends in a unit gets
-//! `# UNIT`, and label values and HELP are escaped as OpenMetrics escapes them. `# EOF` is the
-//! caller's, after every part is merged ([`crate::metrics::merge_expositions`] keys families on
-//! `# HELP`, which this writes first).
+//! smallest encoder that serves: a counter's family drops `_total`, the per-user distribution (a
+//! snapshot, not observations that accumulate) is a `gaugehistogram` with `_gcount` and `_gsum`,
+//! a name that ends in a unit gets `# UNIT`, and label values and HELP are escaped as
+//! OpenMetrics escapes them. `# EOF` is the caller's, after every part is merged
+//! ([`crate::metrics::merge_expositions`] keys families on `# HELP`, which this writes first).
+//!
+//! `_created` samples of counters and histograms come only with `--web.enable-created-samples`:
+//! a Prometheus without the `created-timestamp-zero-ingestion` feature (the default) stores each
+//! as a series of its own, so by default the page holds exactly the series of the text format.
+//! A project's store always writes them ([`encode`]); the page drops them with
+//! [`without_created`] unless asked for, so that the store need not know the flag.
 
 use std::fmt::Write as _;
 
@@ -21,9 +26,15 @@ const GAUGE_HISTOGRAMS: [&str; 1] = ["corbado_active_sessions_per_user"];
 /// Units a family name may end in, as OpenMetrics writes them.
 const UNITS: [&str; 2] = ["seconds", "bytes"];
 
-/// `families` as OpenMetrics text, without `# EOF`; `created_s` is the Unix time the counters
-/// and histograms started counting.
+/// `families` as OpenMetrics text, without `# EOF`, with a `_created` sample for every counter
+/// and histogram: `created_s` is the Unix time they started counting.
 pub fn encode(families: &[MetricFamily], created_s: f64) -> String {
+    encode_with(families, Some(created_s))
+}
+
+/// `families` as OpenMetrics text, without `# EOF`; `_created` samples (at `created_s`) only
+/// when it is `Some`.
+pub fn encode_with(families: &[MetricFamily], created_s: Option<f64>) -> String {
     let mut out = String::new();
     for family in families {
         family_text(&mut out, family, created_s);
@@ -31,7 +42,32 @@ pub fn encode(families: &[MetricFamily], created_s: f64) -> String {
     out
 }
 
-fn family_text(out: &mut String, family: &MetricFamily, created_s: f64) {
+/// `text` (written by [`encode`], merged or not) without the `_created` samples of its counters
+/// and histograms. Only a sample named exactly `<family>_created` of a `counter` or `histogram`
+/// family goes: a gauge whose name ends in `_created` stays.
+pub fn without_created(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    // The `<family>_created` name of the family being read, if it is a counter or histogram.
+    let mut created_name = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            created_name.clear();
+            if let Some((family, "counter" | "histogram")) = rest.split_once(' ') {
+                created_name = format!("{family}_created");
+            }
+        } else if !created_name.is_empty() && !line.starts_with('#') {
+            let name = line.split(['{', ' ']).next().unwrap_or(line);
+            if name == created_name {
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn family_text(out: &mut String, family: &MetricFamily, created_s: Option<f64>) {
     let name = family.name();
     let kind = family.get_field_type();
     let (om_name, om_type) = match kind {
@@ -59,7 +95,9 @@ fn family_text(out: &mut String, family: &MetricFamily, created_s: f64) {
                     None,
                     metric.get_counter().get_value(),
                 );
-                sample(out, om_name, "_created", labels, None, created_s);
+                if let Some(created_s) = created_s {
+                    sample(out, om_name, "_created", labels, None, created_s);
+                }
             }
             MetricType::GAUGE => sample(
                 out,
@@ -76,7 +114,7 @@ fn family_text(out: &mut String, family: &MetricFamily, created_s: f64) {
     }
 }
 
-fn histogram(out: &mut String, name: &str, om_type: &str, metric: &Metric, created_s: f64) {
+fn histogram(out: &mut String, name: &str, om_type: &str, metric: &Metric, created_s: Option<f64>) {
     let labels = metric.get_label();
     let histogram = metric.get_histogram();
     let mut infinite = false;
@@ -98,7 +136,9 @@ fn histogram(out: &mut String, name: &str, om_type: &str, metric: &Metric, creat
     } else {
         sample(out, name, "_count", labels, None, count);
         sample(out, name, "_sum", labels, None, sum);
-        sample(out, name, "_created", labels, None, created_s);
+        if let Some(created_s) = created_s {
+            sample(out, name, "_created", labels, None, created_s);
+        }
     }
 }
 
@@ -194,6 +234,25 @@ mod tests {
              x_latency_seconds_sum 0.25\nx_latency_seconds_created 1700000000\n\
              # HELP x_requests Requests \\\"made\\\".\n# TYPE x_requests counter\n\
              x_requests_total 3\nx_requests_created 1700000000\n"
+        );
+        // Without `_created`: written so, or dropped from a page that has them, alike.
+        let plain = encode_with(&registry.gather(), None);
+        assert_eq!(without_created(&text), plain);
+        assert!(!plain.contains("_created"), "{plain}");
+        assert_eq!(plain.lines().count(), text.lines().count() - 2);
+    }
+
+    #[test]
+    fn only_the_created_samples_of_counters_and_histograms_are_dropped() {
+        let text = "# HELP a_created A gauge named so.\n# TYPE a_created gauge\na_created 5\n\
+                    # HELP b B.\n# TYPE b counter\nb_total{x=\"1\"} 2\nb_created{x=\"1\"} 9\n\
+                    # HELP b_created C.\n# TYPE b_created counter\nb_created_total 1\n\
+                    b_created_created 9\n";
+        assert_eq!(
+            without_created(text),
+            "# HELP a_created A gauge named so.\n# TYPE a_created gauge\na_created 5\n\
+             # HELP b B.\n# TYPE b counter\nb_total{x=\"1\"} 2\n\
+             # HELP b_created C.\n# TYPE b_created counter\nb_created_total 1\n"
         );
     }
 }

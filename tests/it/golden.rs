@@ -1,8 +1,9 @@
 //! The exact `/metrics` text for a fixed state: the session gauges of a fixed `Summary`, the
-//! whole exposition of a project with the exporter's own series at fixed values, and the pages a
-//! scrape gets of two projects: the text format, and OpenMetrics when `Accept` prefers it (those
-//! two in `tests/golden/`). Dashboards and alert rules depend on these names, labels and HELP
-//! texts: a change here must be deliberate.
+//! whole exposition of a project with the exporter's own series at fixed values, the pages a
+//! scrape gets of two projects (the text format, and OpenMetrics when `Accept` prefers it, both in
+//! `tests/golden/`), and the process families in both formats with their values masked.
+//! Dashboards and alert rules depend on these names, labels and HELP texts: a change here must be
+//! deliberate.
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -10,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corbado_exporter::aggregate::{parse_windows, StatusCounts, Summary, UserCount};
-use corbado_exporter::metrics::{render_sessions, ExporterMetrics, InstanceMetrics, UserLabels};
+use corbado_exporter::metrics::{
+    render_sessions, ExporterMetrics, InstanceMetrics, PageOptions, UserLabels,
+};
 use corbado_exporter::poller::{PollMethod, ResyncReason};
 use corbado_exporter::published::Published;
 use corbado_exporter::server::{router, Limits, Paths};
@@ -257,11 +260,17 @@ fn second_summary() -> Summary {
 
 /// An instance (shard 0 of 1, configured at a fixed time) polling `pro-golden` and `pro-second`
 /// at fixed values; and the Unix seconds within which its stores were made, which their
-/// OpenMetrics `_created` samples say (the one value no fixed input sets).
+/// OpenMetrics `_created` samples say (the one value no fixed input sets). With
+/// `--web.enable-created-samples`, so that the `_created` lines are pinned too, and without the
+/// process metrics, whose values no input fixes (their own golden test masks them).
 fn two_projects() -> (Arc<Published>, RangeInclusive<f64>) {
     let instance = InstanceMetrics::new(0, 1).expect("instance metrics");
     instance.record_reload(true, 1_795_625_000.0);
-    let published = Arc::new(Published::new(instance));
+    let page = PageOptions {
+        process_metrics: false,
+        created_samples: true,
+    };
+    let published = Arc::new(Published::new(instance).with_page(page));
     let before = unix_seconds();
     // Out of order on purpose: the page sorts projects by ID.
     let stores = vec![
@@ -383,4 +392,77 @@ async fn a_scrape_that_prefers_openmetrics_gets_exactly_the_pinned_page() {
     );
     let pinned = created_pinned(&revision_pinned(&text), &made);
     assert_golden("two-projects.openmetrics.txt", &pinned);
+}
+
+/// The process families as both formats write them, values masked (they are this test
+/// process's own): the names, types, HELP and units client_golang gives them.
+const PROCESS_TEXT: &str =
+    "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total V
+# HELP process_max_fds Maximum number of open file descriptors.
+# TYPE process_max_fds gauge
+process_max_fds V
+# HELP process_open_fds Number of open file descriptors.
+# TYPE process_open_fds gauge
+process_open_fds V
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes V
+# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
+# TYPE process_start_time_seconds gauge
+process_start_time_seconds V
+# HELP process_virtual_memory_bytes Virtual memory size in bytes.
+# TYPE process_virtual_memory_bytes gauge
+process_virtual_memory_bytes V
+";
+
+const PROCESS_OPENMETRICS: &str =
+    "# HELP process_cpu_seconds Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds counter
+# UNIT process_cpu_seconds seconds
+process_cpu_seconds_total V
+# HELP process_max_fds Maximum number of open file descriptors.
+# TYPE process_max_fds gauge
+process_max_fds V
+# HELP process_open_fds Number of open file descriptors.
+# TYPE process_open_fds gauge
+process_open_fds V
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# TYPE process_resident_memory_bytes gauge
+# UNIT process_resident_memory_bytes bytes
+process_resident_memory_bytes V
+# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
+# TYPE process_start_time_seconds gauge
+# UNIT process_start_time_seconds seconds
+process_start_time_seconds V
+# HELP process_virtual_memory_bytes Virtual memory size in bytes.
+# TYPE process_virtual_memory_bytes gauge
+# UNIT process_virtual_memory_bytes bytes
+process_virtual_memory_bytes V
+# EOF
+";
+
+/// The page from its first process family on, each sample's value as `V`.
+fn process_part_masked(page: &[u8]) -> String {
+    let page = std::str::from_utf8(page).expect("utf-8");
+    let start = page.find("# HELP process_").expect("process families");
+    page[start..]
+        .lines()
+        .map(|line| match line.rsplit_once(' ') {
+            Some((series, _)) if !line.starts_with('#') => format!("{series} V\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_process_families_render_exactly_as_pinned_in_both_formats() {
+    use corbado_exporter::metrics::InstanceMetrics;
+    use corbado_exporter::published::Published;
+    let published = Published::new(InstanceMetrics::new(0, 1).expect("instance"));
+    let text = published.exposition();
+    assert_eq!(process_part_masked(&text.plain), PROCESS_TEXT);
+    let openmetrics = published.openmetrics();
+    assert_eq!(process_part_masked(&openmetrics.plain), PROCESS_OPENMETRICS);
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use corbado_exporter::poller::Strategy;
+
 use crate::helpers::{
-    dashboard, eventually, exporter, exprs, free_port, panels, repo, run_tool, scratch_dir,
-    tool_available, Running,
+    config, dashboard, eventually, eventually_some, exporter, exprs, free_port, panels, repo,
+    run_tool, scratch_dir, spawn_app, spawn_sim, tool_available, Running,
 };
 
 fn promtool(args: &[&str]) -> String {
@@ -151,7 +153,7 @@ async fn a_real_prometheus_scrapes_the_demo_and_every_dashboard_and_rule_query_w
 
     assert_eq!(prometheus.scalar(r#"up{job="corbado"}"#).await, Some(1.0));
     // Prometheus asked for OpenMetrics (its default) and saw as many samples as the exporter
-    // serves in it, `_created` samples included.
+    // serves in it (no `_created` ones without --web.enable-created-samples).
     let metrics_url = format!("http://{target}/metrics");
     let client = reqwest::Client::new();
     eventually(
@@ -236,6 +238,56 @@ async fn a_real_prometheus_scrapes_the_demo_and_every_dashboard_and_rule_query_w
 
     let (code, _) = running.terminate().await;
     assert_eq!(code, Some(0));
+}
+
+/// The sample lines of a page (neither comments nor `# EOF`).
+fn sample_lines(page: &str) -> usize {
+    page.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .count()
+}
+
+#[tokio::test]
+async fn prometheus_scraping_openmetrics_by_default_stores_the_samples_of_the_text_page() {
+    if !tool_available("prometheus") {
+        return;
+    }
+    // Frozen: a simulator that does not evolve and one poll, with no poll loop after it, so
+    // every scrape serves the same series (only the process metrics' values move).
+    let sim = spawn_sim(3_000, 75).await;
+    let app = spawn_app(config(&sim.api_url(), Strategy::Auto)).await;
+    app.poller.poll_once().await.expect("poll");
+    let text_samples = sample_lines(&app.scrape().await);
+    let openmetrics = crate::openmetrics::scrape_openmetrics(&app).await;
+    assert_eq!(sample_lines(&openmetrics), text_samples, "{openmetrics}");
+
+    let prometheus = start_prometheus(&app.address.to_string());
+    let scraped = eventually_some(Duration::from_secs(90), "a scrape", || async {
+        prometheus
+            .scalar(r#"scrape_samples_scraped{job="corbado"}"#)
+            .await
+    })
+    .await;
+    assert_eq!(scraped, text_samples as f64);
+    // It was OpenMetrics that Prometheus read: only that format carries units, which it keeps
+    // as metadata of the family.
+    let metadata = reqwest::get(format!(
+        "{}/api/v1/metadata?metric=process_cpu_seconds",
+        prometheus.url
+    ))
+    .await
+    .expect("metadata")
+    .json_value()
+    .await;
+    assert_eq!(
+        metadata["data"]["process_cpu_seconds"][0]["unit"], "seconds",
+        "{metadata}"
+    );
+    // And it stored no `_created` series.
+    let created = prometheus
+        .query(r#"count({__name__=~".+_created", job="corbado"})"#)
+        .await;
+    assert_eq!(created["data"]["result"], Value::Array(vec![]), "{created}");
 }
 
 async fn prometheus_rules(prometheus: &Prometheus) -> Vec<Value> {

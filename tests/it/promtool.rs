@@ -9,8 +9,8 @@ use crate::helpers::{eventually, run_with_input, scratch_dir, spawn_app, tool_av
 use crate::projects::{file_config, project_sim, projects_yaml};
 
 /// Every family the contract names (histograms by their own name), for a project polled with
-/// `--storage.path` whose state was saved.
-const FAMILIES: [&str; 28] = [
+/// `--storage.path` whose state was saved, and the process metrics.
+const FAMILIES: [&str; 34] = [
     "corbado_sessions",
     "corbado_sessions_created_in_window",
     "corbado_sessions_expiring_in_window",
@@ -39,6 +39,12 @@ const FAMILIES: [&str; 28] = [
     "corbado_exporter_api_requests_total",
     "corbado_exporter_api_request_duration_seconds",
     "corbado_exporter_build_info",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
 ];
 
 #[tokio::test]
