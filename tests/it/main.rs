@@ -12,6 +12,7 @@ mod golden;
 mod helpers;
 mod hostile;
 mod incremental;
+mod mixin;
 mod openapi;
 mod openmetrics;
 mod projects;
