@@ -38,11 +38,15 @@ fn the_dashboard_imports_cleanly_into_grafana_10() {
     };
     assert_eq!(var("datasource")["type"], "datasource");
     assert_eq!(var("datasource")["query"], "prometheus");
+    // The variables read the exporter's series through the mixin's selector, as the panels do.
     for (name, source) in [
-        ("project_id", "label_values(corbado_up, project_id)"),
+        (
+            "project_id",
+            r#"label_values(corbado_up{job="corbado"}, project_id)"#,
+        ),
         (
             "window",
-            "label_values(corbado_sessions_created_in_window, window)",
+            r#"label_values(corbado_sessions_created_in_window{job="corbado"}, window)"#,
         ),
     ] {
         assert_eq!(var(name)["type"], "query");

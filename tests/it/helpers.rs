@@ -555,8 +555,9 @@ pub fn metric_names(expr: &str) -> Vec<String> {
 // ---- external tools ----------------------------------------------------------------------
 
 /// How to install each external tool the tests drive; `.ci/run` installs all of them.
-const INSTALL_HINTS: [(&str, &str); 8] = [
+const INSTALL_HINTS: [(&str, &str); 9] = [
     ("chromium", "apt-get install chromium"),
+    ("jsonnet", "apt-get install jsonnet"),
     ("promtool", "apt-get install prometheus"),
     ("prometheus", "apt-get install prometheus"),
     ("docker-compose", "apt-get install docker-compose"),

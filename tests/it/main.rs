@@ -13,6 +13,7 @@ mod helpers;
 mod hostile;
 mod incremental;
 mod listeners;
+mod mixin;
 mod openapi;
 mod openmetrics;
 mod projects;
