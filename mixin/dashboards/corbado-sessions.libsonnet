@@ -17,6 +17,9 @@
     legendFormat: legend,
   },
 
+  // The instance's own series (process_*) have no project_id: `%(isel)s` is the selector alone.
+  local instanceTarget(expr, legend) = target(expr % { isel: cfg.corbadoSelector, sel: '%(sel)s' }, legend),
+
   local step(color, value) = { color: color, value: value },
 
   // What every panel has. `w` and `h` are its size on the grid; `layout` places it.
@@ -599,6 +602,57 @@
                         + 'without logging out, or stolen credentials; the Top users panel names them.',
             targets=[
               target('sum by (le) (corbado_active_sessions_per_user_bucket{%(sel)s})', '≤ {{le}}'),
+            ],
+          ),
+        ]),
+        row(39, 'Exporter process', [
+          timeseries(
+            id=40,
+            title='Memory',
+            w=6,
+            h=8,
+            unit='bytes',
+            description='Resident memory of each exporter process. It grows with the active sessions held '
+                        + '(about 72 bytes each) and the projects polled; a steady climb with a steady set is '
+                        + 'worth a look.',
+            targets=[
+              instanceTarget('process_resident_memory_bytes{%(isel)s}', '{{instance}}'),
+            ],
+          ),
+          timeseries(
+            id=41,
+            title='CPU',
+            w=6,
+            h=8,
+            unit='percentunit',
+            description='CPU time each exporter process spends, as a share of one core. A steady poll costs '
+                        + 'milliseconds; a resync or a first sync shows as a bump.',
+            targets=[
+              instanceTarget('rate(process_cpu_seconds_total{%(isel)s}[$__rate_interval])', '{{instance}}'),
+            ],
+          ),
+          timeseries(
+            id=42,
+            title='Open file descriptors',
+            w=6,
+            h=8,
+            unit='percentunit',
+            description='Open file descriptors against the limit (process_max_fds). Each scrape and each '
+                        + 'request in flight holds one; near 1 the exporter can no longer accept connections.',
+            targets=[
+              instanceTarget('process_open_fds{%(isel)s} / process_max_fds{%(isel)s}', '{{instance}}'),
+            ],
+          ),
+          stat(
+            id=43,
+            title='Restarts (1d)',
+            w=6,
+            h=8,
+            steps=[step('green', null), step('orange', 1), step('red', 3)],
+            description='Times an exporter process started anew in the last day (its process_start_time_seconds '
+                        + 'changed). Without --storage.path each restart re-pages every active session.',
+            targets=[
+              instanceTarget('sum(changes(process_start_time_seconds{%(isel)s}[1d]))', 'restarts'),
             ],
           ),
         ]),

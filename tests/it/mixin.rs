@@ -80,7 +80,8 @@ fn series_read(expr: &str) -> Vec<(String, Option<String>)> {
                     i += 1;
                 }
                 let name = &expr[start..i];
-                if name == "up" || name.starts_with("corbado_") || name.starts_with("corbado:") {
+                let ours = name.starts_with("corbado_") || name.starts_with("corbado:");
+                if name == "up" || name.starts_with("process_") || ours {
                     let matchers = expr[i..].starts_with('{').then(|| {
                         let end = i + expr[i..].find('}').expect("a closing brace");
                         let inside = expr[i + 1..end].to_owned();
@@ -120,7 +121,8 @@ fn the_committed_monitoring_files_are_what_the_mixin_generates() {
     if !tool_available("jsonnet") {
         return;
     }
-    let dir = scratch_dir("mixin-generate");
+    let scratch = scratch_dir("mixin-generate");
+    let dir = scratch.path().to_owned();
     let dir_arg = dir.to_str().expect("a UTF-8 temporary path");
     let script = repo("mixin/generate");
     run_tool(script.to_str().expect("a UTF-8 path"), &[dir_arg]);
@@ -220,7 +222,8 @@ fn another_selector_reaches_every_alert_rule_and_panel_query() {
 
     // And the re-targeted rules are still valid PromQL (JSON is YAML to promtool).
     if tool_available("promtool") {
-        let dir = scratch_dir("mixin-selector");
+        let scratch = scratch_dir("mixin-selector");
+        let dir = scratch.path();
         for (name, groups) in [("recording", &built["rules"]), ("alerts", &built["alerts"])] {
             let path = dir.join(format!("{name}.yml"));
             std::fs::write(&path, groups.to_string()).expect("write the rules");
