@@ -263,10 +263,10 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
                     return Err(refused(&mut map, self.refusal(&key, INLINE_SECRET.into())))
                 }
                 other => {
-                    let problem = format!(
-                        "unknown key; a project has id, api_secret_file, api_secret_env and {}",
-                        known_settings()
-                    );
+                    let problem = match closest_key(other) {
+                        Some(key) => format!("unknown key (did you mean {key}?)"),
+                        None => "unknown key (docs/configuration.md lists the keys)".to_owned(),
+                    };
                     return Err(refused(&mut map, self.refusal(other, problem)));
                 }
             }
@@ -319,13 +319,32 @@ impl EntrySeed<'_> {
     }
 }
 
-/// The settings' keys, for the error that names an unknown one.
-fn known_settings() -> String {
-    DECLARED
-        .iter()
-        .map(|d| d.key)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The key an unknown one was probably meant to be: the nearest of an entry's keys, at most a
+/// third of its letters away. (Rather than listing every key, which would change with each new
+/// setting and drown the one that matters.)
+fn closest_key(unknown: &str) -> Option<&'static str> {
+    let identity = ["id", "api_secret_file", "api_secret_env"];
+    let keys = identity.into_iter().chain(DECLARED.iter().map(|d| d.key));
+    keys.map(|key| (edit_distance(unknown, key), key))
+        .filter(|(distance, key)| *distance <= key.len().max(3) / 3)
+        .min()
+        .map(|(_, key)| key)
+}
+
+/// Levenshtein distance: the fewest insertions, deletions and substitutions from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -446,8 +465,11 @@ mod tests {
             "unknown",
             "projects:\n  - id: pro-1\n    api_secret_env: SECRET_A\n    poll_intervall: 1m\n",
             4,
-            "projects[0].poll_intervall: unknown key",
+            "projects[0].poll_intervall: unknown key (did you mean poll_interval?)",
         );
+        assert_eq!(closest_key("pagesize"), Some("page_size"));
+        assert_eq!(closest_key("colour"), None, "too far from any key");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]
