@@ -157,7 +157,6 @@ fn the_committed_monitoring_files_are_what_the_mixin_generates() {
             "prometheus/recording.yml",
         ]
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
