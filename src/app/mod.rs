@@ -77,7 +77,7 @@ impl App {
         let reloader = reloader(&config, &fleet, &web, &published);
         let lifecycle = config
             .enable_lifecycle
-            .then(|| Arc::clone(&reloader) as Arc<dyn Reload>);
+            .then(|| Arc::new(Arc::clone(&reloader)) as Arc<dyn Reload>);
         let router = server::router(
             Arc::clone(&published),
             &config.paths,

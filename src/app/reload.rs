@@ -16,6 +16,8 @@ use super::fleet::Fleet;
 use crate::clock;
 use crate::config::{ConfigFile, ProjectConfig, Settings};
 use crate::published::Published;
+use futures_util::future::BoxFuture;
+
 use crate::server::Reload;
 use crate::shard::Shard;
 use crate::web_config::LiveWebConfig;
@@ -196,20 +198,18 @@ impl Reloader {
     }
 }
 
-impl Reload for Reloader {
-    /// Called by the `POST /-/reload` handler, on an async worker. [`Reload`] is synchronous, so
-    /// the reload cannot be awaited on another thread; `block_in_place` instead turns this
-    /// worker into a blocking thread for the time of the reload, and its other tasks move to
-    /// another worker. A current-thread runtime (tests) has no other worker and cannot do that
-    /// (`block_in_place` panics there), so it reloads in place.
-    fn reload(&self) -> Result<String, String> {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        let multi_thread = Handle::try_current()
-            .is_ok_and(|runtime| runtime.runtime_flavor() == RuntimeFlavor::MultiThread);
-        if multi_thread {
-            tokio::task::block_in_place(|| self.reload_files())
-        } else {
-            self.reload_files()
-        }
+/// `POST /-/reload`: the reload runs on a blocking thread (it reads files and may wait for
+/// another reload), and the handler awaits it without holding an async worker.
+impl Reload for Arc<Reloader> {
+    fn reload(&self) -> BoxFuture<'static, Result<String, String>> {
+        let reloader = Arc::clone(self);
+        Box::pin(async move {
+            reloader
+                .off_the_workers(Reloader::reload_files)
+                .await
+                .unwrap_or_else(|| {
+                    Err("the reload panicked; the previous configuration stays".into())
+                })
+        })
     }
 }

@@ -36,7 +36,9 @@ pub use paths::Paths;
 /// What `POST /-/reload` calls: re-read the configuration files and apply them. `Ok` says what
 /// changed; `Err` why nothing did.
 pub trait Reload: Send + Sync {
-    fn reload(&self) -> Result<String, String>;
+    /// Asynchronous so that the implementation can read the files on a blocking thread while
+    /// the handler waits without holding an async worker.
+    fn reload(&self) -> futures_util::future::BoxFuture<'static, Result<String, String>>;
 }
 
 /// What the handlers share.
@@ -205,7 +207,7 @@ async fn reload(State(pages): State<Pages>) -> (StatusCode, String) {
             "Lifecycle API is not enabled (start with --web.enable-lifecycle)\n".into(),
         );
     };
-    match lifecycle.reload() {
+    match lifecycle.reload().await {
         Ok(what) => (StatusCode::OK, format!("{what}\n")),
         Err(why) => (
             StatusCode::INTERNAL_SERVER_ERROR,
