@@ -13,7 +13,8 @@
 //! differ ([`super::repair`]); the rolling check counts one slice of the set every poll, so that a change
 //! no query sees (a session re-activated without `updated` moving) is found within
 //! `--poll.verify-interval`. A resync (every active session re-paged) is left for when nothing is
-//! held, a change query failed, locating would cost more, and `--poll.resync-interval`.
+//! held, locating would cost more, and `--poll.resync-interval`. A failed change query or
+//! repair fails the poll and holds the change watermark: what a retry can cure never costs one.
 //!
 //! Counts and pages are not one snapshot: a session that changes between the counts and the
 //! walk makes an honest set differ from them. When the proof fails, the sessions changed after
@@ -55,7 +56,8 @@ pub enum ResyncReason {
     /// The proof (or the rolling check) failed, and locating the difference would cost more
     /// than a resync.
     Mismatch,
-    /// A change query (or the previous resync) failed.
+    /// Never counted any more: a failed change query fails the poll and holds the watermark,
+    /// and the next successful poll catches up from it. Kept so that dashboards keep the series.
     Error,
 }
 
@@ -84,11 +86,10 @@ impl ResyncReason {
 #[derive(Default)]
 pub(super) struct Incremental {
     set: ActiveSet,
-    /// Start (whole-second ms) of the last sync whose every change is in the set; `None` before
-    /// the first resync and after a failed one.
+    /// Start (whole-second ms) of the last sync whose every change is in the set: the change
+    /// watermark. `None` before the first complete set; a failed poll leaves it where it was,
+    /// so the next one catches up from it however long the outage lasted.
     synced_from: Option<i64>,
-    /// Whether any resync ever succeeded (a later one without `synced_from` is for an error).
-    ever_synced: bool,
     last_resync_ms: i64,
     /// The instant up to which held sessions past their expiry have been settled.
     settled_until_ms: i64,
@@ -135,7 +136,6 @@ impl Incremental {
         *self = Incremental {
             set: saved.set,
             synced_from: Some(saved.times.synced_from_ms),
-            ever_synced: true,
             last_resync_ms: saved.times.last_resync_ms,
             settled_until_ms: saved.times.settled_until_ms,
             ..Incremental::default()
@@ -170,7 +170,6 @@ impl Incremental {
         let every = millis(settings.resync_interval);
         let scheduled = every > 0 && now.saturating_sub(self.last_resync_ms) >= every;
         match self.synced_from {
-            None if self.ever_synced => Some(ResyncReason::Error),
             None => Some(ResyncReason::Initial),
             Some(_) if scheduled => Some(ResyncReason::Scheduled),
             Some(_) => None,
@@ -188,14 +187,12 @@ impl Incremental {
         metrics: &ExporterMetrics,
     ) -> anyhow::Result<Next> {
         let started = settings.clock.now_whole_seconds_ms();
-        let mut applied = match self.catch_up(pager, settings, counts).await {
-            Ok(applied) => applied,
-            Err(error) => {
-                let error = format!("{error:#}");
-                tracing::warn!(error, "change query failed; resyncing");
-                return Ok(Next::Resync(ResyncReason::Error));
-            }
-        };
+        // A failed change query fails the poll: the watermark (`synced_from`) holds, and what
+        // was applied before the failure is news the next poll's walk brings again.
+        let mut applied = self
+            .catch_up(pager, settings, counts)
+            .await
+            .context("following the changes (the change watermark holds until a poll succeeds)")?;
         if let Some(why) = off_filter(verify, &applied) {
             return Ok(Next::Done(Box::new(ActiveOutcome::Untrusted(why))));
         }
@@ -240,8 +237,10 @@ impl Incremental {
     ) -> anyhow::Result<ActiveOutcome> {
         metrics.resyncs.with_label_values(&[reason.as_str()]).inc();
         let started = settings.clock.now_whole_seconds_ms();
-        self.set.clear();
-        self.synced_from = None;
+        // Paged into a fresh set that replaces the held one only when complete: a resync that
+        // fails leaves the set and its watermark as they were, and the next poll goes on from
+        // them (a failure is never a reason to start afresh).
+        let mut fresh = ActiveSet::default();
         let mut not_active = 0u64;
         let received = pager
             .walk_by_created(
@@ -249,7 +248,7 @@ impl Incremental {
                 SessionFacts::from_wire,
                 |session| {
                     if session.status == Some(Status::Active) {
-                        self.set.apply(session);
+                        fresh.apply(session);
                     } else {
                         not_active += 1;
                     }
@@ -262,7 +261,8 @@ impl Incremental {
                 "a session paged under status:eq:active was not active".into(),
             ));
         }
-        (self.synced_from, self.ever_synced) = (Some(started), true);
+        self.set = fresh;
+        self.synced_from = Some(started);
         (self.last_resync_ms, self.settled_until_ms) = (now, now);
         self.rolling = RollingCheck::default();
         Ok(ActiveOutcome::Done(self.done(
@@ -346,18 +346,17 @@ mod tests {
     }
 
     #[test]
-    fn the_first_poll_resyncs_and_one_after_a_failed_resync_says_it_was_an_error() {
+    fn only_a_set_on_no_complete_sync_resyncs_at_once_and_never_for_an_error() {
         let daily = settings(Duration::from_secs(86_400));
-        let mut incremental = Incremental::default();
+        let incremental = Incremental::default();
         assert_eq!(
             incremental.resync_due(0, &daily),
             Some(ResyncReason::Initial)
         );
-        incremental.ever_synced = true;
         assert_eq!(
-            incremental.resync_due(0, &daily),
-            Some(ResyncReason::Error),
-            "synced once, then lost its footing"
+            synced(0).resync_due(HOUR_MS, &daily),
+            None,
+            "a set with a watermark follows the changes, however long ago it was synced"
         );
     }
 
