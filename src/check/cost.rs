@@ -66,7 +66,7 @@ impl Costs {
         // The changes, and the rolling check's two counts.
         let changes =
             pages(counted.updated_per_interval, ps) + pages(counted.created_per_interval, ps) + 2;
-        let repair = locating_cost(counted.active_sessions, ps);
+        let repair = locating_cost(1, counted.active_sessions, ps);
         let cost = |strategy: Strategy, requests: u64, resync: u64, exact: bool| StrategyCost {
             strategy: strategy.as_str(),
             requests_per_poll: requests,
@@ -179,8 +179,9 @@ mod tests {
         let auto = costs.of_strategy(Strategy::Auto).expect("auto");
         assert_eq!(auto.resync_requests, 500);
         assert_eq!(auto.shortest_interval_seconds, Some(6));
-        // One wrong session among 50,000: 8 halvings and two pages.
-        assert_eq!(auto.repair_requests_per_session, 19);
+        // One wrong session among 50,000: the whole range's count, nine halvings of one count
+        // each, and a page (poller/locating.rs).
+        assert_eq!(auto.repair_requests_per_session, 11);
         assert_eq!(filter.repair_requests_per_session, 0);
         assert_eq!(costs.note_on_interval(&settings()), None);
     }

@@ -23,6 +23,7 @@ mod counts;
 mod explain;
 mod filter;
 mod incremental;
+mod locating;
 mod repair;
 mod scan;
 mod schedule;
@@ -45,7 +46,8 @@ use crate::snapshot::Store;
 use bookkeeping::check_duplicates;
 use counts::{Counted, Counts, Verify};
 pub use incremental::ResyncReason;
-pub use repair::{locating_cost, RepairReason};
+pub use locating::locating_cost;
+pub use repair::RepairReason;
 pub use state::StateSettings;
 
 /// The `--poll.strategy` values.
