@@ -141,9 +141,9 @@ fn overlap_at(range: &CreatedRange, cut: i64) -> CreatedRange {
 
 /// One range re-paged: what it brought, and the creation and expiry times the set now holds
 /// there.
-struct Repaged {
-    received: u64,
-    off_filter: u64,
+pub(super) struct Repaged {
+    pub received: u64,
+    pub off_filter: u64,
     created: Vec<(i64, i64)>,
 }
 
@@ -222,7 +222,7 @@ impl CreatedIndex {
 }
 
 /// Re-pages the active sessions created in `range` and makes them what the set holds there.
-async fn repage(
+pub(super) async fn repage(
     pager: &Pager,
     set: &mut ActiveSet,
     range: &CreatedRange,
