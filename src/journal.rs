@@ -62,9 +62,13 @@ pub struct Repairs {
     pub verify: u64,
     /// A failed proof, located by counting ranges.
     pub mismatch: u64,
+    /// Held sessions re-paged in creation order: the rolling re-page's slice (which keeps
+    /// `--poll.resync-interval`), or a paced resync's. Not a repair: not in [`Self::total`].
+    pub repaged: u64,
 }
 
 impl Repairs {
+    /// Ranges repaired, by either reason.
     pub fn total(&self) -> u64 {
         self.verify + self.mismatch
     }

@@ -26,9 +26,13 @@ pub struct StrategyCost {
     pub requests_per_poll: u64,
     /// How long those take at the budget's rate.
     pub seconds_per_poll: f64,
-    /// Requests of a resync (re-paging every active session), once per
-    /// `--poll.resync-interval`; 0 for strategies that do not keep a set.
+    /// Requests of a resync (re-paging every active session): no longer once per
+    /// `--poll.resync-interval` but only when differences are too wide to locate, and then
+    /// paced within the per-minute budget; 0 for strategies that do not keep a set.
     pub resync_requests: u64,
+    /// Requests of the rolling re-page's slice, included in `requests_per_poll`: what keeps
+    /// `--poll.resync-interval` (every held session re-paged that often) without a burst.
+    pub repage_requests_per_poll: u64,
     /// Requests that locating and re-paging one wrong session costs (a failed proof or rolling
     /// check); 0 for strategies that do not keep a set.
     pub repair_requests_per_session: u64,
@@ -63,22 +67,22 @@ impl Costs {
         let counts = (1 + Status::ALL.len() + 3 * settings.windows.0.len()) as u64;
         let active = pages(counted.active_sessions, ps);
         let scan = pages(counted.total, ps);
-        // The changes, and the rolling check's two counts.
-        let changes =
-            pages(counted.updated_per_interval, ps) + pages(counted.created_per_interval, ps) + 2;
-        let repair = locating_cost(counted.active_sessions, ps);
+        let slice = repage_slice(settings, counted.active_sessions);
+        // The changes, the rolling check's two counts, and the rolling re-page's slice.
+        let changes = pages(counted.updated_per_interval, ps)
+            + pages(counted.created_per_interval, ps)
+            + 2
+            + slice;
+        let repair = locating_cost(1, counted.active_sessions, ps);
         let cost = |strategy: Strategy, requests: u64, resync: u64, exact: bool| StrategyCost {
             strategy: strategy.as_str(),
             requests_per_poll: requests,
             seconds_per_poll: requests as f64 / budget_per_second,
             resync_requests: resync,
+            repage_requests_per_poll: if resync > 0 { slice } else { 0 },
             repair_requests_per_session: if resync > 0 { repair } else { 0 },
-            shortest_interval_seconds: shortest_interval(
-                requests,
-                resync,
-                settings.resync_interval.as_secs_f64(),
-                budget_per_second,
-            ),
+            // No resync burst to make room for: the re-page is in every poll's requests.
+            shortest_interval_seconds: shortest_interval(requests, 0, 0.0, budget_per_second),
             exact,
         };
         let strategies = vec![
@@ -121,6 +125,17 @@ impl Costs {
             )),
         }
     }
+}
+
+/// Requests of the rolling re-page's slice a poll: a quarter more than an even share of the
+/// active sessions over the polls of one `--poll.resync-interval` (none when it is `0`).
+fn repage_slice(settings: &Settings, active: u64) -> u64 {
+    if settings.resync_interval.is_zero() {
+        return 0;
+    }
+    let polls = settings.resync_interval.as_secs() / settings.poll_interval.as_secs().max(1);
+    let share = (active * 5 / 4).div_ceil(polls.max(1));
+    share / u64::from(settings.page_size.max(1)) + 1
 }
 
 /// The shortest interval at which `requests` per poll plus `resync` requests per
@@ -171,16 +186,20 @@ mod tests {
             .iter()
             .map(|c| c.requests_per_poll)
             .collect();
-        assert_eq!(requests, [10_000, 515, 27, 27]);
+        // incremental: 15 counts, a page of each change walk, two check counts, one slice page.
+        assert_eq!(requests, [10_000, 515, 28, 28]);
         let filter = costs.of_strategy(Strategy::Filter).expect("filter");
         assert_eq!(filter.seconds_per_poll, 103.0);
         assert_eq!(filter.shortest_interval_seconds, Some(103));
-        // 500 resync requests a day leave 5 - 0.006 requests a second for 27 a poll.
+        // No daily burst of 500: a slice of 44 sessions (one page) a poll keeps the resync
+        // interval, and the 28 requests fit in 6 s at 5/s.
         let auto = costs.of_strategy(Strategy::Auto).expect("auto");
         assert_eq!(auto.resync_requests, 500);
+        assert_eq!(auto.repage_requests_per_poll, 1);
         assert_eq!(auto.shortest_interval_seconds, Some(6));
-        // One wrong session among 50,000: 8 halvings and two pages.
-        assert_eq!(auto.repair_requests_per_session, 19);
+        // One wrong session among 50,000: the whole range's count, nine halvings of one count
+        // each, and a page (poller/locating.rs).
+        assert_eq!(auto.repair_requests_per_session, 11);
         assert_eq!(filter.repair_requests_per_session, 0);
         assert_eq!(costs.note_on_interval(&settings()), None);
     }

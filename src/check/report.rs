@@ -134,7 +134,7 @@ fn cost_table(out: &mut String, costs: &super::Costs) {
     let _ = writeln!(
         out,
         "    {:<12} {:>9} {:>10} {:>9} {:>19} {:>17}",
-        "strategy", "requests", "time", "resync", "repair per session", "shortest interval"
+        "strategy", "requests", "time", "re-page", "repair per session", "shortest interval"
     );
     for cost in &costs.strategies {
         let shortest = cost
@@ -147,7 +147,7 @@ fn cost_table(out: &mut String, costs: &super::Costs) {
             cost.strategy,
             cost.requests_per_poll,
             cost.seconds_per_poll,
-            cost.resync_requests,
+            cost.repage_requests_per_poll,
             cost.repair_requests_per_session,
             shortest
         );

@@ -48,7 +48,7 @@ pub(super) async fn sync(
     let paged = aggregator.distinct();
     let duplicates = aggregator.duplicates();
     Ok(ActiveOutcome::Done(ActiveDone {
-        users: aggregator.finish(),
+        users: Some(aggregator.finish()),
         paged,
         duplicates,
         resync: None,

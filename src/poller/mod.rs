@@ -23,6 +23,7 @@ mod counts;
 mod explain;
 mod filter;
 mod incremental;
+mod locating;
 mod repair;
 mod scan;
 mod schedule;
@@ -44,8 +45,9 @@ pub use crate::journal::Repairs;
 use crate::snapshot::Store;
 use bookkeeping::check_duplicates;
 use counts::{Counted, Counts, Verify};
-pub use incremental::ResyncReason;
-pub use repair::{locating_cost, RepairReason};
+pub use incremental::{poll_budget, ResyncReason, REQUESTS_PER_MINUTE};
+pub use locating::locating_cost;
+pub use repair::RepairReason;
 pub use state::StateSettings;
 
 /// The `--poll.strategy` values.
@@ -123,7 +125,9 @@ struct Collected {
 
 /// What an active part brought: the per-user fields, and what it took.
 pub(crate) struct ActiveDone {
-    users: Summary,
+    /// `None` while a paced resync has not yet made the set pass its proof: the per-user
+    /// gauges published last stay, with their own timestamp.
+    users: Option<Summary>,
     /// Sessions received.
     paged: u64,
     duplicates: u64,
@@ -355,8 +359,9 @@ impl Poller {
                 };
                 let mut incremental = self.incremental.lock().await;
                 let metrics = &self.store.metrics;
+                let spent = (verify, counted.requests);
                 let outcome = incremental
-                    .sync(pager, settings, &counted.counts, verify, metrics)
+                    .sync(pager, settings, &counted.counts, spent, metrics)
                     .await;
                 metrics.set_active_set(incremental.held() as u64);
                 if outcome.is_ok() {
@@ -376,9 +381,11 @@ impl Poller {
         };
         check_duplicates(done.paged, done.duplicates)?;
         self.fallback.trusted();
-        self.store
-            .publish_users(done.users, now_ms)
-            .context("rendering the metrics")?;
+        if let Some(users) = done.users {
+            self.store
+                .publish_users(users, now_ms)
+                .context("rendering the metrics")?;
+        }
         Ok(PollReport {
             now_ms,
             method,

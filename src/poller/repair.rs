@@ -4,8 +4,9 @@
 //!
 //! A range's count is one `pageSize=1` request (`status:eq:active`, `created:gt:a`,
 //! `created:lt:b`); re-paging it costs a request per page. A differing range is cut at the held
-//! sessions' creation quantiles into as many pieces as it has differences (2 to 16), the pieces are
-//! counted, and the differing ones cut again, until a piece is cheaper to re-page than to cut.
+//! sessions' creation quantiles into as many pieces as [`super::locating`]'s cost model says
+//! pays (2 to 16), all pieces but the last counted (the last one's count is derived from the
+//! parent's), and the differing ones cut again, until a piece is cheaper to re-page than to cut.
 //! Counts find net differences only: a session ended and another re-activated in the same piece
 //! cancel out; a piece is re-paged whole, so what it holds of either is mended anyway.
 //!
@@ -14,6 +15,7 @@
 
 use anyhow::Context as _;
 
+use super::locating;
 use crate::aggregate::{ActiveSet, CreatedRange, SessionFacts};
 use crate::corbado::{Field, Filter, Op, Pager, Status};
 
@@ -41,9 +43,6 @@ impl RepairReason {
     }
 }
 
-/// The most pieces one differing range is cut into at once.
-const MAX_PIECES: u64 = 16;
-
 /// What a repair did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Repaired {
@@ -70,14 +69,6 @@ pub(super) async fn count(pager: &Pager, range: &CreatedRange) -> anyhow::Result
         .context("counting the active sessions of a created-time range")
 }
 
-/// What locating and repairing one wrong session among `held` costs, about: two counts for each
-/// halving down to a piece of two pages, and that piece's pages. A failed proof whose
-/// differences would together cost more than a resync is not located at all.
-pub fn locating_cost(held: u64, page_size: u32) -> u64 {
-    let pieces = held as f64 / (2.0 * f64::from(page_size.max(1)));
-    2 * pieces.max(1.0).log2().ceil() as u64 + 3
-}
-
 /// Narrows `differing` (ranges with the API's count of each) down to pieces small enough to
 /// re-page, and re-pages them, within `budget` requests. A piece of at most `whole_pages` pages
 /// is re-paged whole rather than cut: a failed proof's repair cuts as far as it pays
@@ -100,21 +91,30 @@ pub(super) async fn repair(
             continue;
         }
         let pages = held.max(counted) / page_size + 1;
-        let parts = (held.abs_diff(counted) * 2).clamp(2, MAX_PIECES);
-        let cuts = index.cuts(&range, parts as usize);
+        let plan = locating::plan(held.max(counted), held.abs_diff(counted), pager.page_size());
+        let cuts = match plan.pieces {
+            Some(pieces) if pages > whole_pages => index.cuts(&range, pieces as usize),
+            _ => Vec::new(),
+        };
         let spent = pager.attempts() - start;
-        // Cut while the pieces' counts cost less than re-paging the whole range.
-        if pages > (cuts.len() as u64 + 2).max(whole_pages) && !cuts.is_empty() {
-            if spent + cuts.len() as u64 + 1 > budget {
+        if !cuts.is_empty() {
+            // k pieces cost k − 1 counts: the last one's is derived from the parent's.
+            if spent + cuts.len() as u64 > budget {
                 return Ok(Located::TooDear);
             }
-            let pieces = range.split(&cuts);
+            let mut pieces = range.split(&cuts);
+            let last = pieces.pop().unwrap_or(range);
             let queries: Vec<Vec<Filter>> = pieces.iter().map(filters).collect();
             let counts = pager
                 .counts(&queries)
                 .await
                 .context("counting created-time ranges")?;
+            let overlaps = cuts
+                .iter()
+                .map(|&cut| index.count(&overlap_at(&range, cut)));
+            let derived = locating::derived_last(counted, &counts, overlaps.sum());
             work.extend(pieces.into_iter().zip(counts));
+            work.push((last, derived));
             continue;
         }
         if spent + pages > budget {
@@ -129,11 +129,21 @@ pub(super) async fn repair(
     Ok(Located::Repaired(repaired))
 }
 
+/// The second that the two pieces on either side of `cut` share (each reaches one second
+/// below its cut): the sessions created in it are counted by both.
+fn overlap_at(range: &CreatedRange, cut: i64) -> CreatedRange {
+    CreatedRange {
+        after_s: Some(cut - 1),
+        before_s: Some(cut),
+        ..*range
+    }
+}
+
 /// One range re-paged: what it brought, and the creation and expiry times the set now holds
 /// there.
-struct Repaged {
-    received: u64,
-    off_filter: u64,
+pub(super) struct Repaged {
+    pub received: u64,
+    pub off_filter: u64,
     created: Vec<(i64, i64)>,
 }
 
@@ -212,7 +222,7 @@ impl CreatedIndex {
 }
 
 /// Re-pages the active sessions created in `range` and makes them what the set holds there.
-async fn repage(
+pub(super) async fn repage(
     pager: &Pager,
     set: &mut ActiveSet,
     range: &CreatedRange,
@@ -439,14 +449,6 @@ mod tests {
             index.count(&CreatedRange::ALL),
             200 - set.count_created(&middle) + 1
         );
-    }
-
-    #[test]
-    fn locating_one_wrong_session_costs_a_few_requests_per_halving() {
-        assert_eq!(locating_cost(200, 100), 3);
-        // 20,000 held: 100 pieces of two pages, 7 halvings.
-        assert_eq!(locating_cost(20_000, 100), 17);
-        assert_eq!(locating_cost(1_000_000, 100), 29);
     }
 
     #[test]

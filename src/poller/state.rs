@@ -121,7 +121,7 @@ impl Poller {
     async fn resume(&self, saved: Saved) {
         let synced_ms = saved.times.synced_from_ms;
         let mut incremental = self.incremental.lock().await;
-        incremental.resume(saved);
+        incremental.resume(saved, &self.settings);
         self.store.metrics.set_active_set(incremental.held() as u64);
         let users = incremental.users(self.settings.top_k);
         *self

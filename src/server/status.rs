@@ -206,7 +206,7 @@ fn poll_table(out: &mut String, polls: &[PollEntry]) {
     );
     for poll in polls {
         let repairs = poll.repairs;
-        let resync = match (poll.resync, poll.fell_back, repairs.total()) {
+        let mut resync = match (poll.resync, poll.fell_back, repairs.total()) {
             (_, true, _) => "fell back to scan".to_owned(),
             (Some(why), false, _) => format!("resync: {why}"),
             (None, false, 0) => "no".to_owned(),
@@ -217,6 +217,10 @@ fn poll_table(out: &mut String, polls: &[PollEntry]) {
                 repairs.mismatch
             ),
         };
+        // The rolling re-page's slice (or a paced resync's): what keeps the resync interval.
+        if repairs.repaged > 0 {
+            let _ = write!(resync, "; re-paged {} sessions", repairs.repaged);
+        }
         let outcome = match &poll.outcome {
             Outcome::Succeeded => "<span class=\"up\">ok</span>".to_owned(),
             Outcome::CountsOnly => "counts published; active set syncing".to_owned(),

@@ -14,6 +14,7 @@ use crate::aggregate::{ActiveSet, SessionFacts};
 use crate::clock::millis;
 use crate::corbado::{Field, Filter, Op, Pager, Status};
 use crate::journal::Repairs;
+use crate::metrics::ExporterMetrics;
 
 /// The sessions a walk brought in, and how many broke the walk's filter.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -30,6 +31,20 @@ impl Applied {
         match reason {
             RepairReason::Verify => self.repairs.verify += repaired.ranges,
             RepairReason::Mismatch => self.repairs.mismatch += repaired.ranges,
+        }
+    }
+
+    /// Adds this poll's located repairs to `corbado_exporter_repairs_total`.
+    pub fn count_repairs(&self, metrics: &ExporterMetrics) {
+        for reason in RepairReason::ALL {
+            let ranges = match reason {
+                RepairReason::Verify => self.repairs.verify,
+                RepairReason::Mismatch => self.repairs.mismatch,
+            };
+            metrics
+                .repairs
+                .with_label_values(&[reason.as_str()])
+                .inc_by(ranges);
         }
     }
 

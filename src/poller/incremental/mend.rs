@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::super::counts::Counts;
+use super::super::locating::locating_cost;
 use super::super::repair::{self, Located, Repaired};
 use super::super::PollSettings;
 use super::Incremental;
@@ -17,11 +18,14 @@ pub(super) fn repair_budget(active: u64, page_size: u32) -> u64 {
     active / u64::from(page_size.max(1)) + 1
 }
 
-/// Whether `off` wrong sessions, each costing `each` requests to locate, are worth locating
-/// within `budget`: not when nothing is off in size (a difference in the expiring windows
-/// alone cannot be located by counting), nor when a resync is cheaper.
-fn worth_locating(off: u64, each: u64, budget: u64) -> bool {
-    off != 0 && off.saturating_mul(each) <= budget
+/// Whether locating a difference that costs `cost` requests (by the model of
+/// [`super::super::locating`], which prices the cuts the differences share) is worth it within
+/// `budget`: not when nothing is off in size (a difference in the expiring windows alone cannot
+/// be located by counting, `cost` 0), nor when a resync is cheaper. The model averages over
+/// where the differences lie, and a repair that runs past its budget ends in a resync anyway:
+/// only what it prices at most four fifths of a resync is located.
+fn worth_locating(cost: u64, budget: u64) -> bool {
+    cost != 0 && cost.saturating_mul(5) <= budget.saturating_mul(4)
 }
 
 /// Polls in one `--poll.verify-interval`: the rolling check covers the set in that many slices.
@@ -41,8 +45,8 @@ impl Incremental {
         budget: u64,
     ) -> anyhow::Result<Option<Repaired>> {
         let off = self.set.len().abs_diff(counts.statuses.active as usize) as u64;
-        let each = repair::locating_cost(self.set.len() as u64, pager.page_size());
-        if !worth_locating(off, each, budget) {
+        let cost = locating_cost(off, self.set.len() as u64, pager.page_size());
+        if !worth_locating(cost, budget) {
             return Ok(None);
         }
         // Sessions created before the poll's `now`: the change queries saw all of them.
@@ -125,18 +129,18 @@ mod tests {
     #[test]
     fn a_difference_is_located_only_when_it_costs_less_than_a_resync() {
         assert!(
-            !worth_locating(0, 3, 100),
+            !worth_locating(0, 100),
             "nothing off in size: nothing to locate"
         );
-        assert!(worth_locating(2, 17, 34), "exactly the budget");
+        assert!(worth_locating(80, 100), "four fifths of the budget");
         assert!(
-            !worth_locating(3, 17, 34),
-            "one more and a resync is cheaper"
+            !worth_locating(81, 100),
+            "one more: too close to a resync's cost"
         );
-        assert!(
-            !worth_locating(u64::MAX, 2, u64::MAX - 1),
-            "no overflow into a yes"
-        );
+        // The reference population with ended sessions keeping `updated`: 160 differences among
+        // 50,000 cost 477, too close to re-paging's 501; 20 among 20,000 about half of 201.
+        assert!(!worth_locating(locating_cost(160, 50_000, 100), 501));
+        assert!(worth_locating(locating_cost(20, 20_000, 100), 201));
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! differ ([`super::repair`]); the rolling check counts one slice of the set every poll, so that a change
 //! no query sees (a session re-activated without `updated` moving) is found within
 //! `--poll.verify-interval`. A resync (every active session re-paged) is left for when nothing is
-//! held, a change query failed, locating would cost more, and `--poll.resync-interval`.
+//! held, locating would cost more, and `--poll.resync-interval`. A failed change query or
+//! repair fails the poll and holds the change watermark: what a retry can cure never costs one.
 //!
 //! Counts and pages are not one snapshot: a session that changes between the counts and the
 //! walk makes an honest set differ from them. When the proof fails, the sessions changed after
@@ -29,6 +30,7 @@
 mod changes;
 mod mend;
 mod proof;
+mod repage;
 
 use anyhow::Context as _;
 
@@ -37,25 +39,28 @@ use super::explain::Explainer;
 use super::repair::{RepairReason, RollingCheck};
 use super::{ActiveDone, ActiveOutcome, PollSettings};
 use crate::aggregate::{ActiveSet, SessionFacts};
-use crate::clock::millis;
 use crate::corbado::{Filter, Pager, Status};
 use crate::journal::Repairs;
 use crate::metrics::ExporterMetrics;
 use crate::storage::{Saved, SyncTimes};
 use changes::Applied;
 use mend::repair_budget;
+use repage::{pass_ms, RepageCursor};
+pub use repage::{poll_budget, REQUESTS_PER_MINUTE};
 
 /// Why the active sessions were re-paged in full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResyncReason {
     /// The first sync since the exporter started (or the strategy was chosen).
     Initial,
-    /// `--poll.resync-interval` passed since the last one (never when it is `0`).
+    /// Never counted any more: `--poll.resync-interval` is kept by the rolling re-page, a
+    /// slice a poll. Kept so that dashboards keep the series.
     Scheduled,
     /// The proof (or the rolling check) failed, and locating the difference would cost more
     /// than a resync.
     Mismatch,
-    /// A change query (or the previous resync) failed.
+    /// Never counted any more: a failed change query fails the poll and holds the watermark,
+    /// and the next successful poll catches up from it. Kept so that dashboards keep the series.
     Error,
 }
 
@@ -84,23 +89,19 @@ impl ResyncReason {
 #[derive(Default)]
 pub(super) struct Incremental {
     set: ActiveSet,
-    /// Start (whole-second ms) of the last sync whose every change is in the set; `None` before
-    /// the first resync and after a failed one.
+    /// Start (whole-second ms) of the last sync whose every change is in the set: the change
+    /// watermark. `None` before the first complete set; a failed poll leaves it where it was,
+    /// so the next one catches up from it however long the outage lasted.
     synced_from: Option<i64>,
-    /// Whether any resync ever succeeded (a later one without `synced_from` is for an error).
-    ever_synced: bool,
-    last_resync_ms: i64,
     /// The instant up to which held sessions past their expiry have been settled.
     settled_until_ms: i64,
+    /// Where the rolling re-page (and a paced resync) goes on next poll.
+    repage_at: RepageCursor,
+    /// A paced resync under way, and why it began.
+    resyncing: Option<ResyncReason>,
     /// Where the rolling check goes on next poll.
     rolling: RollingCheck,
     explainer: Explainer,
-}
-
-/// What a poll without a resync leads to.
-enum Next {
-    Done(Box<ActiveOutcome>),
-    Resync(ResyncReason),
 }
 
 impl Incremental {
@@ -125,108 +126,130 @@ impl Incremental {
         Some(SyncTimes {
             saved_ms: now_ms,
             synced_from_ms: self.synced_from?,
-            last_resync_ms: self.last_resync_ms,
+            // The field keeps its name in the file; it holds when the re-page pass began.
+            last_resync_ms: self.repage_at.pass_started_ms,
             settled_until_ms: self.settled_until_ms,
         })
     }
 
-    /// Takes up a saved set: the next poll follows the changes since its sync and proves it.
-    pub fn resume(&mut self, saved: Saved) {
+    /// Takes up a saved set: the next poll follows the changes since its sync and proves it,
+    /// and the rolling re-page goes on about where its pass had got to.
+    pub fn resume(&mut self, saved: Saved, settings: &PollSettings) {
+        let pass = pass_ms(settings.resync_interval);
+        let now = settings.clock.now_ms();
+        let repage_at = RepageCursor::resumed(&saved.set, saved.times.last_resync_ms, pass, now);
         *self = Incremental {
             set: saved.set,
             synced_from: Some(saved.times.synced_from_ms),
-            ever_synced: true,
-            last_resync_ms: saved.times.last_resync_ms,
             settled_until_ms: saved.times.settled_until_ms,
+            repage_at,
             ..Incremental::default()
         };
     }
 
-    /// Brings the set up to date as of `counts` and proves it, or resyncs.
+    /// Brings the set up to date as of `counts` and proves it, or resyncs. `spent` is what the
+    /// poll's counts took, which a paced resync leaves out of its share of the budget.
     pub async fn sync(
         &mut self,
         pager: &Pager,
         settings: &PollSettings,
         counts: &Counts,
-        verify: Verify,
+        (verify, spent): (Verify, u64),
         metrics: &ExporterMetrics,
     ) -> anyhow::Result<ActiveOutcome> {
-        let reason = match self.resync_due(counts.now_ms, settings) {
-            Some(reason) => reason,
-            None => match self
-                .follow(pager, settings, counts, verify, metrics)
-                .await?
-            {
-                Next::Done(outcome) => return Ok(*outcome),
-                Next::Resync(reason) => reason,
-            },
-        };
-        self.resync(pager, settings, counts.now_ms, reason, verify, metrics)
+        if self.synced_from.is_none() {
+            // Nothing usable is held: the first complete set, at the rate limit's pace.
+            let reason = ResyncReason::Initial;
+            return self
+                .resync(pager, settings, counts.now_ms, reason, verify, metrics)
+                .await;
+        }
+        self.follow(pager, settings, counts, (verify, spent), metrics)
             .await
     }
 
-    /// Why the set must be re-paged before anything else, if it must.
-    fn resync_due(&self, now: i64, settings: &PollSettings) -> Option<ResyncReason> {
-        let every = millis(settings.resync_interval);
-        let scheduled = every > 0 && now.saturating_sub(self.last_resync_ms) >= every;
-        match self.synced_from {
-            None if self.ever_synced => Some(ResyncReason::Error),
-            None => Some(ResyncReason::Initial),
-            Some(_) if scheduled => Some(ResyncReason::Scheduled),
-            Some(_) => None,
-        }
-    }
-
-    /// A poll without a resync: the changes, the proof (located and repaired where it fails),
-    /// then the rolling check.
+    /// A poll on a held set: the changes, the proof (located and repaired where it fails, a
+    /// paced resync begun where that is dearer), the rolling check, and this poll's re-page
+    /// slice. While a paced resync runs, its slice comes first and the per-user gauges are
+    /// published only once the set passes its proof.
     async fn follow(
         &mut self,
         pager: &Pager,
         settings: &PollSettings,
         counts: &Counts,
-        verify: Verify,
+        (verify, spent): (Verify, u64),
         metrics: &ExporterMetrics,
-    ) -> anyhow::Result<Next> {
+    ) -> anyhow::Result<ActiveOutcome> {
         let started = settings.clock.now_whole_seconds_ms();
-        let mut applied = match self.catch_up(pager, settings, counts).await {
-            Ok(applied) => applied,
-            Err(error) => {
-                let error = format!("{error:#}");
-                tracing::warn!(error, "change query failed; resyncing");
-                return Ok(Next::Resync(ResyncReason::Error));
+        let before = pager.attempts();
+        // A failed change query fails the poll: the watermark (`synced_from`) holds, and what
+        // was applied before the failure is news the next poll's walk brings again.
+        let mut applied = self
+            .catch_up(pager, settings, counts)
+            .await
+            .context("following the changes (the change watermark holds until a poll succeeds)")?;
+        if let Some(why) = off_filter(verify, &applied) {
+            return Ok(ActiveOutcome::Untrusted(why));
+        }
+        if self.resyncing.is_none() {
+            self.check_and_repair(pager, settings, counts, &mut applied, metrics)
+                .await?;
+        }
+        let spent = spent + (pager.attempts() - before);
+        let slice = self
+            .repage_slice(pager, settings, counts.now_ms, spent)
+            .await?;
+        applied.received += slice.sessions;
+        applied.off_filter += slice.off_filter;
+        applied.repairs.repaged += slice.sessions;
+        let resync = self.resyncing;
+        let proven = match resync {
+            None => true,
+            Some(_) => {
+                let proven = self.proves(pager, counts, &settings.windows).await?;
+                if proven || slice.pass_done {
+                    // Proven, or a whole pass re-paged and still not: the next poll locates
+                    // what is left, or begins another pass.
+                    self.resyncing = None;
+                }
+                proven
             }
         };
         if let Some(why) = off_filter(verify, &applied) {
-            return Ok(Next::Done(Box::new(ActiveOutcome::Untrusted(why))));
+            return Ok(ActiveOutcome::Untrusted(why));
         }
+        applied.count_repairs(metrics);
+        self.synced_from = Some(started);
+        let mut done = self.done(settings, applied.received, resync, proven);
+        done.repairs = applied.repairs;
+        Ok(ActiveOutcome::Done(done))
+    }
+
+    /// The proof, located and repaired where it fails, then the rolling check; a paced resync
+    /// begins where either would cost more than re-paging.
+    async fn check_and_repair(
+        &mut self,
+        pager: &Pager,
+        settings: &PollSettings,
+        counts: &Counts,
+        applied: &mut Applied,
+        metrics: &ExporterMetrics,
+    ) -> anyhow::Result<()> {
         let budget = repair_budget(counts.statuses.active, pager.page_size());
         if !self.proves(pager, counts, &settings.windows).await? {
             match self.locate(pager, counts, budget).await? {
                 Some(repaired) => applied.add(&repaired, RepairReason::Mismatch),
-                None => return Ok(Next::Resync(ResyncReason::Mismatch)),
+                None => {
+                    self.start_paced_resync(counts.now_ms, metrics);
+                    return Ok(());
+                }
             }
         }
         match self.roll(pager, settings, counts.now_ms, budget).await? {
             Some(repaired) => applied.add(&repaired, RepairReason::Verify),
-            None => return Ok(Next::Resync(ResyncReason::Mismatch)),
+            None => self.start_paced_resync(counts.now_ms, metrics),
         }
-        if let Some(why) = off_filter(verify, &applied) {
-            return Ok(Next::Done(Box::new(ActiveOutcome::Untrusted(why))));
-        }
-        for reason in RepairReason::ALL {
-            let ranges = match reason {
-                RepairReason::Verify => applied.repairs.verify,
-                RepairReason::Mismatch => applied.repairs.mismatch,
-            };
-            metrics
-                .repairs
-                .with_label_values(&[reason.as_str()])
-                .inc_by(ranges);
-        }
-        self.synced_from = Some(started);
-        let mut done = self.done(settings, applied.received, None);
-        done.repairs = applied.repairs;
-        Ok(Next::Done(Box::new(ActiveOutcome::Done(done))))
+        Ok(())
     }
 
     async fn resync(
@@ -240,8 +263,10 @@ impl Incremental {
     ) -> anyhow::Result<ActiveOutcome> {
         metrics.resyncs.with_label_values(&[reason.as_str()]).inc();
         let started = settings.clock.now_whole_seconds_ms();
-        self.set.clear();
-        self.synced_from = None;
+        // Paged into a fresh set that replaces the held one only when complete: a resync that
+        // fails leaves the set and its watermark as they were, and the next poll goes on from
+        // them (a failure is never a reason to start afresh).
+        let mut fresh = ActiveSet::default();
         let mut not_active = 0u64;
         let received = pager
             .walk_by_created(
@@ -249,7 +274,7 @@ impl Incremental {
                 SessionFacts::from_wire,
                 |session| {
                     if session.status == Some(Status::Active) {
-                        self.set.apply(session);
+                        fresh.apply(session);
                     } else {
                         not_active += 1;
                     }
@@ -262,24 +287,30 @@ impl Incremental {
                 "a session paged under status:eq:active was not active".into(),
             ));
         }
-        (self.synced_from, self.ever_synced) = (Some(started), true);
-        (self.last_resync_ms, self.settled_until_ms) = (now, now);
+        self.set = fresh;
+        self.synced_from = Some(started);
+        self.settled_until_ms = now;
+        (self.repage_at, self.resyncing) = (RepageCursor::starting(now), None);
         self.rolling = RollingCheck::default();
         Ok(ActiveOutcome::Done(self.done(
             settings,
             received,
             Some(reason),
+            true,
         )))
     }
 
+    /// What the poll brought; the per-user fields only when `proven` (a paced resync that has
+    /// not yet made the set pass leaves the last published ones).
     fn done(
         &self,
         settings: &PollSettings,
         paged: u64,
         resync: Option<ResyncReason>,
+        proven: bool,
     ) -> ActiveDone {
         ActiveDone {
-            users: self.users(settings.top_k),
+            users: proven.then(|| self.users(settings.top_k)),
             paged,
             duplicates: 0,
             resync,
@@ -323,7 +354,8 @@ mod tests {
         }
     }
 
-    /// A set that last resynced at `last_resync_ms` and has followed every change since.
+    /// A set whose re-page pass began at `last_resync_ms`, resumed then, and has followed
+    /// every change since.
     fn synced(last_resync_ms: i64) -> Incremental {
         let mut set = ActiveSet::default();
         set.upsert(Held {
@@ -333,50 +365,21 @@ mod tests {
             expires_ms: 50 * HOUR_MS,
         });
         let mut incremental = Incremental::default();
-        incremental.resume(Saved {
-            times: SyncTimes {
-                saved_ms: last_resync_ms,
-                synced_from_ms: last_resync_ms,
-                last_resync_ms,
-                settled_until_ms: last_resync_ms,
+        let mut daily = settings(Duration::from_secs(86_400));
+        daily.clock = Clock::manual(last_resync_ms);
+        incremental.resume(
+            Saved {
+                times: SyncTimes {
+                    saved_ms: last_resync_ms,
+                    synced_from_ms: last_resync_ms,
+                    last_resync_ms,
+                    settled_until_ms: last_resync_ms,
+                },
+                set,
             },
-            set,
-        });
+            &daily,
+        );
         incremental
-    }
-
-    #[test]
-    fn the_first_poll_resyncs_and_one_after_a_failed_resync_says_it_was_an_error() {
-        let daily = settings(Duration::from_secs(86_400));
-        let mut incremental = Incremental::default();
-        assert_eq!(
-            incremental.resync_due(0, &daily),
-            Some(ResyncReason::Initial)
-        );
-        incremental.ever_synced = true;
-        assert_eq!(
-            incremental.resync_due(0, &daily),
-            Some(ResyncReason::Error),
-            "synced once, then lost its footing"
-        );
-    }
-
-    #[test]
-    fn a_synced_set_resyncs_only_when_the_resync_interval_has_passed() {
-        let daily = settings(Duration::from_secs(86_400));
-        let incremental = synced(HOUR_MS);
-        assert_eq!(incremental.resync_due(24 * HOUR_MS, &daily), None);
-        assert_eq!(
-            incremental.resync_due(25 * HOUR_MS, &daily),
-            Some(ResyncReason::Scheduled),
-            "exactly a day after the last"
-        );
-        let never = settings(Duration::ZERO);
-        assert_eq!(
-            incremental.resync_due(1_000 * HOUR_MS, &never),
-            None,
-            "0: never"
-        );
     }
 
     #[test]

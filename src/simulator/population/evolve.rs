@@ -68,19 +68,45 @@ impl Population {
             }
             let pos = self.rng.below(self.active.len() as u64) as usize;
             let ended = self.active[pos];
-            let expires = self.sessions[ended as usize].expires_ms;
-            for (index, status) in [
-                (ended, Status::LoggedOut.index() as u8),
-                (revived, Status::Active.index() as u8),
-            ] {
-                let updated = self.sessions[index as usize].updated_ms;
-                self.set_status(index, status, now_ms);
-                self.sessions[index as usize].updated_ms = updated;
-            }
-            self.set_expiry(revived, expires);
+            self.swap_unseen(ended, revived, now_ms);
             done += 1;
         }
         done
+    }
+
+    /// A cancelling pair: an active session ends and the nearest ended session created after
+    /// it is re-activated with its expiry, neither moving `updated`. Created close together,
+    /// they cancel out in every count that holds both: only re-paging their range shows them.
+    /// Returns the two sessions' indexes (the one that ended, the one re-activated).
+    pub fn cancelling_pair(&mut self, now_ms: i64) -> Option<(u32, u32)> {
+        if self.active.is_empty() {
+            return None;
+        }
+        let pos = self.rng.below(self.active.len() as u64) as usize;
+        let ended = self.active[pos];
+        let known = |status: u8| usize::from(status) < Status::ALL.len();
+        let revived = (ended + 1..self.sessions.len() as u32)
+            .take(1_000)
+            .find(|&i| {
+                let status = self.sessions[i as usize].status;
+                status != Status::Active.index() as u8 && known(status)
+            })?;
+        self.swap_unseen(ended, revived, now_ms);
+        Some((ended, revived))
+    }
+
+    /// `ended` ends and `revived` becomes active with `ended`'s expiry, `updated` unmoved.
+    fn swap_unseen(&mut self, ended: u32, revived: u32, now_ms: i64) {
+        let expires = self.sessions[ended as usize].expires_ms;
+        for (index, status) in [
+            (ended, Status::LoggedOut.index() as u8),
+            (revived, Status::Active.index() as u8),
+        ] {
+            let updated = self.sessions[index as usize].updated_ms;
+            self.set_status(index, status, now_ms);
+            self.sessions[index as usize].updated_ms = updated;
+        }
+        self.set_expiry(revived, expires);
     }
 
     /// A random session that ended (logged out, idle, revoked or expired), if one is found.
