@@ -157,7 +157,7 @@ fn the_committed_monitoring_files_are_what_the_mixin_generates() {
             "prometheus/recording.yml",
         ]
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -232,7 +232,7 @@ fn another_selector_reaches_every_alert_rule_and_panel_query() {
                 &["check", "rules", path.to_str().expect("a UTF-8 path")],
             );
         }
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

@@ -42,7 +42,7 @@ use crate::corbado::{Filter, Pager, Status};
 use crate::journal::Repairs;
 use crate::metrics::ExporterMetrics;
 use crate::storage::{Saved, SyncTimes};
-use changes::Applied;
+use changes::{Applied, Seen};
 use mend::repair_budget;
 
 /// Why the active sessions were re-paged in full.
@@ -94,6 +94,8 @@ pub(super) struct Incremental {
     settled_until_ms: i64,
     /// Where the rolling check goes on next poll.
     rolling: RollingCheck,
+    /// What the exporter saw begin and end, for `corbado_sessions_{ended,created}_total`.
+    seen: Seen,
     explainer: Explainer,
 }
 
@@ -138,11 +140,13 @@ impl Incremental {
             ever_synced: true,
             last_resync_ms: saved.times.last_resync_ms,
             settled_until_ms: saved.times.settled_until_ms,
+            seen: Seen::resumed(saved.times.synced_from_ms),
             ..Incremental::default()
         };
     }
 
-    /// Brings the set up to date as of `counts` and proves it, or resyncs.
+    /// Brings the set up to date as of `counts` and proves it, or resyncs; then counts what it
+    /// saw begin and end (looking up, after a success, the sessions that vanished unseen).
     pub async fn sync(
         &mut self,
         pager: &Pager,
@@ -151,7 +155,35 @@ impl Incremental {
         verify: Verify,
         metrics: &ExporterMetrics,
     ) -> anyhow::Result<ActiveOutcome> {
+        let outcome = self
+            .sync_set(pager, settings, counts, verify, metrics)
+            .await;
+        let done = matches!(outcome, Ok(ActiveOutcome::Done(_)));
+        if done {
+            self.seen.look_up(pager).await;
+        } else {
+            self.seen.drop_snapshot_unless(self.synced_from.is_none());
+        }
+        self.seen.publish(metrics, done, counts.now_ms);
+        outcome
+    }
+
+    async fn sync_set(
+        &mut self,
+        pager: &Pager,
+        settings: &PollSettings,
+        counts: &Counts,
+        verify: Verify,
+        metrics: &ExporterMetrics,
+    ) -> anyhow::Result<ActiveOutcome> {
         let reason = match self.resync_due(counts.now_ms, settings) {
+            Some(ResyncReason::Scheduled) => {
+                // The changes first, so that what ended since the last poll is seen with its
+                // status rather than looked up after the resync; a failure here changes nothing
+                // the resync does not redo.
+                let _ = self.catch_up(pager, settings, counts).await;
+                ResyncReason::Scheduled
+            }
             Some(reason) => reason,
             None => match self
                 .follow(pager, settings, counts, verify, metrics)
@@ -199,6 +231,8 @@ impl Incremental {
         if let Some(why) = off_filter(verify, &applied) {
             return Ok(Next::Done(Box::new(ActiveOutcome::Untrusted(why))));
         }
+        // What repairs let go below vanished from the active list unseen.
+        self.seen.snapshot(&self.set);
         let budget = repair_budget(counts.statuses.active, pager.page_size());
         if !self.proves(pager, counts, &settings.windows).await? {
             match self.locate(pager, counts, budget).await? {
@@ -223,6 +257,7 @@ impl Incremental {
                 .with_label_values(&[reason.as_str()])
                 .inc_by(ranges);
         }
+        self.seen.vanished_from(&self.set);
         self.synced_from = Some(started);
         let mut done = self.done(settings, applied.received, None);
         done.repairs = applied.repairs;
@@ -240,6 +275,7 @@ impl Incremental {
     ) -> anyhow::Result<ActiveOutcome> {
         metrics.resyncs.with_label_values(&[reason.as_str()]).inc();
         let started = settings.clock.now_whole_seconds_ms();
+        self.seen.snapshot(&self.set);
         self.set.clear();
         self.synced_from = None;
         let mut not_active = 0u64;
@@ -249,6 +285,7 @@ impl Incremental {
                 SessionFacts::from_wire,
                 |session| {
                     if session.status == Some(Status::Active) {
+                        self.seen.note_resynced(&session, now);
                         self.set.apply(session);
                     } else {
                         not_active += 1;
@@ -262,6 +299,7 @@ impl Incremental {
                 "a session paged under status:eq:active was not active".into(),
             ));
         }
+        self.seen.vanished_from(&self.set);
         (self.synced_from, self.ever_synced) = (Some(started), true);
         (self.last_resync_ms, self.settled_until_ms) = (now, now);
         self.rolling = RollingCheck::default();
