@@ -83,16 +83,23 @@
           },
         },
         {
-          comment:: 'Revocations in 15 minutes above %(revokedSessionsSpikeFactor)sx their daily average and above %(revokedSessionsSpikeFloor)s.' % cfg,
+          comment:: |||
+            Revocations in 15 minutes (revoked or, where revocation deletes, gone from the list)
+            above %(revokedSessionsSpikeFactor)sx their daily average and above %(revokedSessionsSpikeFloor)s, in a window with no
+            catch-up after an outage or a restart.
+          ||| % cfg,
           alert: 'CorbadoRevokedSessionsSpike',
           expr: |||
-            corbado:sessions_ended:delta15m{%(corbadoSelector)s, status="revoked"}
-              > %(revokedSessionsSpikeFactor)s * avg_over_time(corbado:sessions_ended:delta15m{%(corbadoSelector)s, status="revoked"}[1d])
+            corbado:sessions_revoked:delta15m{%(corbadoSelector)s}
+              > %(revokedSessionsSpikeFactor)s * avg_over_time(corbado:sessions_revoked:delta15m{%(corbadoSelector)s}[1d])
             and
-            corbado:sessions_ended:delta15m{%(corbadoSelector)s, status="revoked"} > %(revokedSessionsSpikeFloor)s
+            corbado:sessions_revoked:delta15m{%(corbadoSelector)s} > %(revokedSessionsSpikeFloor)s
+            and on (job, instance, project_id)
+            corbado:polls_continuous:15m{%(corbadoSelector)s}
           ||| % cfg,
           'for': cfg.revokedSessionsSpikeFor,
-          labels: { severity: 'critical' },
+          // The label the gauge-based rule carried, kept for routes and silences that match it.
+          labels: { severity: 'critical', status: 'revoked' },
           annotations: {
             summary: 'Revoked sessions are spiking in project {{ $labels.project_id }}',
             description: '{{ $value | humanize }} sessions were revoked in the last 15 minutes, more than %(revokedSessionsSpikeFactor)s times the daily average. Someone may be revoking sessions in bulk (an incident response, or an attacker with admin access).' % cfg,
@@ -100,13 +107,18 @@
           },
         },
         {
-          comment:: 'Sessions that expired in the last 15 minutes above %(expiredSessionsSpikeFactor)sx their daily average and above %(expiredSessionsSpikeFloor)s.' % cfg,
+          comment:: |||
+            Sessions that expired in the last 15 minutes above %(expiredSessionsSpikeFactor)sx their daily average and above %(expiredSessionsSpikeFloor)s,
+            in a window with no catch-up after an outage or a restart.
+          ||| % cfg,
           alert: 'CorbadoExpiredSessionsSpike',
           expr: |||
-            corbado_sessions_expired_in_window{%(corbadoSelector)s, window="15m"}
-              > %(expiredSessionsSpikeFactor)s * avg_over_time(corbado_sessions_expired_in_window{%(corbadoSelector)s, window="15m"}[1d])
+            corbado:sessions_expired:delta15m{%(corbadoSelector)s}
+              > %(expiredSessionsSpikeFactor)s * avg_over_time(corbado:sessions_expired:delta15m{%(corbadoSelector)s}[1d])
             and
-            corbado_sessions_expired_in_window{%(corbadoSelector)s, window="15m"} > %(expiredSessionsSpikeFloor)s
+            corbado:sessions_expired:delta15m{%(corbadoSelector)s} > %(expiredSessionsSpikeFloor)s
+            and on (job, instance, project_id)
+            corbado:polls_continuous:15m{%(corbadoSelector)s}
           ||| % cfg,
           'for': cfg.expiredSessionsSpikeFor,
           labels: { severity: 'warning' },

@@ -62,6 +62,34 @@ const STATE_SAVE_FAILURES: Definition = Definition {
     help: "Writes of the project's state to --storage.path that failed (the log says why).",
 };
 
+const SESSIONS_ENDED: Definition = Definition {
+    name: "corbado_sessions_ended_total",
+    help: "Active sessions this exporter saw end, by the status they ended in; status=\"deleted\" \
+           for active sessions that left the list altogether. Only with a kept active set \
+           (incremental, auto). Counted when a poll sees it, so a poll after an outage counts \
+           the whole outage at once; a session that began and ended between two polls is not \
+           counted; one that a repair found gone is looked up by its creation second, a few \
+           seconds a poll, so a mass ending seen only by repairs is counted over some polls; a \
+           held session that passed its expiry and left the active list unseen counts as expired.",
+};
+const SESSIONS_CREATED: Definition = Definition {
+    name: "corbado_sessions_created_total",
+    help: "Sessions this exporter saw created, any status. Only with a kept active set \
+           (incremental, auto). Counted by the poll after their creation; a poll that re-pages \
+           every active session instead of following the changes counts only those still active.",
+};
+
+/// The `status` label values of `corbado_sessions_ended_total`, each exported from the start:
+/// the five statuses of the API's enum, then `deleted`.
+pub const ENDED_STATUSES: [&str; 6] = [
+    "logged_out",
+    "expired",
+    "inactivity_reached",
+    "revoked",
+    "unknown",
+    "deleted",
+];
+
 /// The `reason` label values of `corbado_exporter_repairs_total`, each exported from the start.
 pub const REPAIR_REASONS: [&str; 2] = ["verify", "mismatch"];
 const POLLS: Definition = Definition {
@@ -111,6 +139,11 @@ pub struct ExporterMetrics {
     pub strategy_fallbacks: IntCounter,
     pub resyncs: IntCounterVec,
     pub repairs: IntCounterVec,
+    /// `corbado_sessions_ended_total`: registered by [`ExporterMetrics::keep_active_set`] only,
+    /// as only a kept active set sees sessions end.
+    pub sessions_ended: IntCounterVec,
+    /// `corbado_sessions_created_total`: registered with `sessions_ended`.
+    pub sessions_created: IntCounter,
     pub active_set_sessions: IntGauge,
     /// Registered with the first complete active set, like `last_success`.
     active_set_timestamp: Gauge,
@@ -197,6 +230,11 @@ impl ExporterMetrics {
             strategy_fallbacks: r.counter(STRATEGY_FALLBACKS)?,
             resyncs,
             repairs,
+            sessions_ended: IntCounterVec::new(
+                Opts::new(SESSIONS_ENDED.name, SESSIONS_ENDED.help),
+                &["status"],
+            )?,
+            sessions_created: IntCounter::new(SESSIONS_CREATED.name, SESSIONS_CREATED.help)?,
             active_set_sessions: r.int_gauge(ACTIVE_SET_SESSIONS)?,
             active_set_timestamp: Gauge::new(ACTIVE_SET_TIMESTAMP.name, ACTIVE_SET_TIMESTAMP.help)?,
             active_set_registered: Mutex::new(false),
@@ -243,6 +281,21 @@ impl ExporterMetrics {
         for collector in [
             Box::new(self.state_restored.clone()) as Box<dyn Collector>,
             Box::new(self.state_save_failures.clone()),
+        ] {
+            // Only a second call fails (a duplicate name), and changes nothing.
+            let _ = self.registry.register(collector);
+        }
+    }
+
+    /// Exports the counters of what a kept active set sees (`incremental`, `auto`), every
+    /// `status` from the start so that `increase()` has a first sample to grow from.
+    pub fn keep_active_set(&self) {
+        for status in ENDED_STATUSES {
+            self.sessions_ended.with_label_values(&[status]);
+        }
+        for collector in [
+            Box::new(self.sessions_ended.clone()) as Box<dyn Collector>,
+            Box::new(self.sessions_created.clone()),
         ] {
             // Only a second call fails (a duplicate name), and changes nothing.
             let _ = self.registry.register(collector);

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 use prometheus::{Registry, TextEncoder};
 
-pub use exporter::{ExporterMetrics, REPAIR_REASONS};
+pub use exporter::{ExporterMetrics, ENDED_STATUSES, REPAIR_REASONS};
 pub use instance::InstanceMetrics;
 pub use merge::merge_expositions;
 pub use openmetrics::OPENMETRICS_CONTENT_TYPE;

@@ -237,6 +237,9 @@ impl Poller {
         if state.enabled() {
             store.metrics.keep_state();
         }
+        if matches!(settings.strategy, Strategy::Incremental | Strategy::Auto) {
+            store.metrics.keep_active_set();
+        }
         Poller {
             active_pager: pager.sibling(),
             counts_pager: pager,

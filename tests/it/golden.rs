@@ -134,6 +134,17 @@ corbado_exporter_resyncs_total{reason="scheduled",project_id="pro-golden"} 0
 # HELP corbado_exporter_strategy_fallbacks_total Polls of the auto strategy whose filter check failed, so that they scanned instead.
 # TYPE corbado_exporter_strategy_fallbacks_total counter
 corbado_exporter_strategy_fallbacks_total{project_id="pro-golden"} 1
+# HELP corbado_sessions_created_total Sessions this exporter saw created, any status. Only with a kept active set (incremental, auto). Counted by the poll after their creation; a poll that re-pages every active session instead of following the changes counts only those still active.
+# TYPE corbado_sessions_created_total counter
+corbado_sessions_created_total{project_id="pro-golden"} 11
+# HELP corbado_sessions_ended_total Active sessions this exporter saw end, by the status they ended in; status="deleted" for active sessions that left the list altogether. Only with a kept active set (incremental, auto). Counted when a poll sees it, so a poll after an outage counts the whole outage at once; a session that began and ended between two polls is not counted; one that a repair found gone is looked up by its creation second, a few seconds a poll, so a mass ending seen only by repairs is counted over some polls; a held session that passed its expiry and left the active list unseen counts as expired.
+# TYPE corbado_sessions_ended_total counter
+corbado_sessions_ended_total{status="deleted",project_id="pro-golden"} 1
+corbado_sessions_ended_total{status="expired",project_id="pro-golden"} 3
+corbado_sessions_ended_total{status="inactivity_reached",project_id="pro-golden"} 0
+corbado_sessions_ended_total{status="logged_out",project_id="pro-golden"} 4
+corbado_sessions_ended_total{status="revoked",project_id="pro-golden"} 2
+corbado_sessions_ended_total{status="unknown",project_id="pro-golden"} 0
 # HELP corbado_up 1 if the last poll of the Corbado API succeeded, else 0.
 # TYPE corbado_up gauge
 corbado_up{project_id="pro-golden"} 1
@@ -207,6 +218,20 @@ fn fixed_store(project_id: &str, summary: Summary) -> Store {
     metrics.resyncs.with_label_values(&["initial"]).inc();
     metrics.repairs.with_label_values(&["mismatch"]).inc_by(2);
     metrics.repairs.with_label_values(&["verify"]).inc();
+    // An incremental project: what its kept set saw begin and end.
+    metrics.keep_active_set();
+    metrics.sessions_created.inc_by(11);
+    for (status, ended) in [
+        ("logged_out", 4),
+        ("expired", 3),
+        ("revoked", 2),
+        ("deleted", 1),
+    ] {
+        metrics
+            .sessions_ended
+            .with_label_values(&[status])
+            .inc_by(ended);
+    }
     // The set holds what the counts call active, as after a complete sync.
     metrics.set_active_set(summary.statuses.active);
     metrics.api_requests.with_label_values(&["200"]).inc_by(36);

@@ -4,6 +4,7 @@
 mod autoreload;
 mod check;
 mod cli;
+mod counters;
 mod dashboard;
 mod deploy;
 mod docs;

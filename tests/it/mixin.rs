@@ -190,7 +190,7 @@ fn another_selector_reaches_every_alert_rule_and_panel_query() {
         EVERYTHING,
     );
     let (alerts, recording) = (rules(&built["alerts"]), rules(&built["rules"]));
-    assert_eq!((alerts.len(), recording.len()), (11, 4));
+    assert_eq!((alerts.len(), recording.len()), (11, 7));
     for rule in alerts.iter().chain(&recording) {
         let name = rule["alert"].as_str().or(rule["record"].as_str());
         let expr = rule["expr"].as_str().expect("expr");

@@ -43,7 +43,7 @@ use crate::corbado::{Filter, Pager, Status};
 use crate::journal::Repairs;
 use crate::metrics::ExporterMetrics;
 use crate::storage::{Saved, SyncTimes};
-use changes::Applied;
+use changes::{Applied, Seen};
 use mend::repair_budget;
 use repage::{pass_ms, RepageCursor};
 pub use repage::{poll_budget, REQUESTS_PER_MINUTE};
@@ -101,6 +101,8 @@ pub(super) struct Incremental {
     resyncing: Option<ResyncReason>,
     /// Where the rolling check goes on next poll.
     rolling: RollingCheck,
+    /// What the exporter saw begin and end, for `corbado_sessions_{ended,created}_total`.
+    seen: Seen,
     explainer: Explainer,
 }
 
@@ -143,13 +145,43 @@ impl Incremental {
             synced_from: Some(saved.times.synced_from_ms),
             settled_until_ms: saved.times.settled_until_ms,
             repage_at,
+            seen: Seen::resumed(saved.times.synced_from_ms),
             ..Incremental::default()
         };
     }
 
-    /// Brings the set up to date as of `counts` and proves it, or resyncs. `spent` is what the
-    /// poll's counts took, which a paced resync leaves out of its share of the budget.
+    /// Brings the set up to date as of `counts` and proves it, or resyncs; then counts what it
+    /// saw begin and end (looking up, after a success, the sessions that vanished unseen).
+    /// `spent` is what the poll's counts took, which a paced resync leaves out of its share of
+    /// the budget.
     pub async fn sync(
+        &mut self,
+        pager: &Pager,
+        settings: &PollSettings,
+        counts: &Counts,
+        (verify, spent): (Verify, u64),
+        metrics: &ExporterMetrics,
+    ) -> anyhow::Result<ActiveOutcome> {
+        let before = pager.attempts();
+        let outcome = self
+            .sync_set(pager, settings, counts, (verify, spent), metrics)
+            .await;
+        let done = matches!(outcome, Ok(ActiveOutcome::Done(_)));
+        if done && self.resyncing.is_none() {
+            // Within what the poll has left of the minute's budget (a paced resync spends all
+            // of it: the vanished sessions wait for the first poll after it).
+            let used = spent + (pager.attempts() - before);
+            let left = poll_budget(settings.interval).saturating_sub(used);
+            self.seen.look_up(pager, left).await;
+        } else if !done {
+            self.seen.drop_snapshot_unless(self.synced_from.is_none());
+        }
+        self.seen.publish(metrics, done, counts.now_ms);
+        outcome
+    }
+
+    /// The first complete set when nothing usable is held, else a poll on the held set.
+    async fn sync_set(
         &mut self,
         pager: &Pager,
         settings: &PollSettings,
@@ -191,6 +223,9 @@ impl Incremental {
         if let Some(why) = off_filter(verify, &applied) {
             return Ok(ActiveOutcome::Untrusted(why));
         }
+        // What the repairs and the re-page slice below let go vanished from the active list
+        // unseen: the set before them, to compare with after.
+        self.seen.snapshot(&self.set);
         if self.resyncing.is_none() {
             self.check_and_repair(pager, settings, counts, &mut applied, metrics)
                 .await?;
@@ -219,6 +254,8 @@ impl Incremental {
             return Ok(ActiveOutcome::Untrusted(why));
         }
         applied.count_repairs(metrics);
+        // What the repairs and the re-page slice let go vanished from the active list unseen.
+        self.seen.vanished_from(&self.set);
         self.synced_from = Some(started);
         let mut done = self.done(settings, applied.received, resync, proven);
         done.repairs = applied.repairs;
@@ -266,6 +303,7 @@ impl Incremental {
         // Paged into a fresh set that replaces the held one only when complete: a resync that
         // fails leaves the set and its watermark as they were, and the next poll goes on from
         // them (a failure is never a reason to start afresh).
+        self.seen.snapshot(&self.set);
         let mut fresh = ActiveSet::default();
         let mut not_active = 0u64;
         let received = pager
@@ -274,6 +312,7 @@ impl Incremental {
                 SessionFacts::from_wire,
                 |session| {
                     if session.status == Some(Status::Active) {
+                        self.seen.note_resynced(&session, now);
                         fresh.apply(session);
                     } else {
                         not_active += 1;
@@ -288,6 +327,7 @@ impl Incremental {
             ));
         }
         self.set = fresh;
+        self.seen.vanished_from(&self.set);
         self.synced_from = Some(started);
         self.settled_until_ms = now;
         (self.repage_at, self.resyncing) = (RepageCursor::starting(now), None);
