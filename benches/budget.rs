@@ -13,20 +13,26 @@
 //! costs no real time, and a poll's reported duration is what it takes at 5 requests/s with an
 //! instant API.
 //!
-//! Run: `cargo bench --bench budget` (about ten minutes; `-- --quick` for a smaller look).
+//! Also a simulated day at the reference population and at a million active sessions, with
+//! the default flags, a graceful restart, a crash restart and a 10-minute outage
+//! ([`common::day`]): the most requests in any minute after the first complete set (target ≤
+//! 100), and the day's average poll against a steady one (≤ 1.05×).
+//!
+//! Run: `cargo bench --bench budget` (long; `-- --quick` for a smaller look; `-- --only
+//! day,restarts` for some parts: memory, day, day-million, reference, million, ended-million,
+//! ended-reference, restarts, patch; `CORBADO_BENCH_DAY_MINUTES=240` shortens the day at a
+//! million active).
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use corbado_exporter::aggregate::{ActiveSet, Held};
 use corbado_exporter::app::App;
 use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::config::Storage;
 use corbado_exporter::poller::{PollReport, Poller, Strategy};
 use corbado_exporter::simulator::{Params, Semantics, Simulator};
-use corbado_exporter::storage;
 use tokio_util::sync::CancellationToken;
 
 const PROJECT: &str = "pro-bench";
@@ -34,58 +40,89 @@ const SECRET: &str = "bench-secret";
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `-- --only day,day-million` runs those parts alone (names in `PARTS`).
+    let only = args.iter().position(|a| a == "--only");
+    let only = only.and_then(|i| args.get(i + 1)).cloned();
+    let wants = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p == part))
+    };
+    // `CORBADO_BENCH_DAY_MINUTES`: the simulated span of the day at a million active sessions.
+    let million_day = std::env::var("CORBADO_BENCH_DAY_MINUTES").ok();
+    let million_day = million_day.and_then(|m| m.parse().ok()).unwrap_or(1_440);
     let scale = if quick { 10 } else { 1 };
-    println!("## The active set's memory\n");
-    active_set_memory(1_000_000 / scale);
-    // A fresh folder for each restarts run, declared before the runtime so that they go after
-    // it: its shutdown waits for the state saves still writing on blocking threads.
-    let restart_dirs = [
-        common::scratch_dir("restarts"),
-        common::scratch_dir("restarts"),
-    ];
+    if wants("memory") {
+        println!("## The active set's memory\n");
+        common::memory::active_set_memory(1_000_000 / scale, PROJECT);
+    }
+    // Fresh folders for the runs that keep state, declared before the runtime so that they go
+    // after it: its shutdown waits for the state saves still writing on blocking threads.
+    let dirs: Vec<_> = (0..4).map(|_| common::scratch_dir("restarts")).collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        println!("\n## 50,000 active (reference population), two simulated hours\n");
-        let params = reference(1_000_000 / scale, 50_000 / scale);
-        budget(params, 120, if quick { 10 } else { 120 }, 2).await;
-        println!("\n## 1,000,000 active, 20 simulated minutes\n");
-        budget(million_active(scale), 20, 1, 1).await;
-        println!("\n## Ended sessions keeping `updated`, 200 a minute at 1,000,000 active\n");
-        let ending = Params {
-            mean_time_to_logout: Duration::from_secs(1_000_000 * 60 / 200),
-            semantics: Semantics {
-                ended_keeps_updated: true,
-                ..Semantics::default()
-            },
-            // Enough history for a million to be active with a third of a week's mean life.
-            sessions: 3_000_000 / scale,
-            ..million_active(scale)
-        };
-        against_full_walk(ending, if quick { 10 } else { 20 }).await;
-        println!("\n## Ended sessions keeping `updated` at the reference population\n");
-        let ending = Params {
-            semantics: Semantics {
-                ended_keeps_updated: true,
-                ..Semantics::default()
-            },
-            ..reference(1_000_000 / scale, 50_000 / scale)
-        };
-        against_full_walk(ending, if quick { 10 } else { 30 }).await;
-        println!("\n## Restarts with --storage.path at the reference population\n");
-        let dir = restart_dirs[0].path();
-        restarts(reference(1_000_000 / scale, 50_000 / scale), dir).await;
-        println!("\n## Restarts with --storage.path at 1,000,000 active\n");
-        restarts(million_active(scale), restart_dirs[1].path()).await;
-        println!("\n## Re-activation by PATCH at the reference population\n");
-        patch_healing(reference(1_000_000 / scale, 50_000 / scale)).await;
+        let reference = || reference(1_000_000 / scale, 50_000 / scale);
+        if wants("day") {
+            println!("\n## A simulated day at the reference population, default flags\n");
+            common::day::day(reference(), 1_440, dirs[2].path(), true).await;
+        }
+        if wants("day-million") {
+            println!("\n## {million_day} simulated minutes at 1,000,000 active, default flags\n");
+            common::day::day(million_active(scale), million_day, dirs[3].path(), false).await;
+        }
+        if wants("reference") {
+            println!("\n## 50,000 active (reference population), two simulated hours\n");
+            budget(reference(), 120, if quick { 10 } else { 120 }, 2).await;
+        }
+        if wants("million") {
+            println!("\n## 1,000,000 active, 20 simulated minutes\n");
+            budget(million_active(scale), 20, 1, 1).await;
+        }
+        if wants("ended-million") {
+            println!("\n## Ended sessions keeping `updated`, 200 a minute at 1,000,000 active\n");
+            let ending = Params {
+                mean_time_to_logout: Duration::from_secs(1_000_000 * 60 / 200),
+                semantics: ended_keeps_updated(),
+                // Enough history for a million to be active with a third of a week's mean life.
+                sessions: 3_000_000 / scale,
+                ..million_active(scale)
+            };
+            against_full_walk(ending, if quick { 10 } else { 20 }).await;
+        }
+        if wants("ended-reference") {
+            println!("\n## Ended sessions keeping `updated` at the reference population\n");
+            let semantics = ended_keeps_updated();
+            let ending = Params {
+                semantics,
+                ..reference()
+            };
+            against_full_walk(ending, if quick { 10 } else { 30 }).await;
+        }
+        if wants("restarts") {
+            println!("\n## Restarts with --storage.path at the reference population\n");
+            restarts(reference(), dirs[0].path()).await;
+            println!("\n## Restarts with --storage.path at 1,000,000 active\n");
+            restarts(million_active(scale), dirs[1].path()).await;
+        }
+        if wants("patch") {
+            println!("\n## Re-activation by PATCH at the reference population\n");
+            patch_healing(reference()).await;
+        }
     });
     let (_, peak) = rss_mib();
     println!("\nbench process peak RSS (simulator and exporter together): {peak} MiB");
+}
+
+fn ended_keeps_updated() -> Semantics {
+    Semantics {
+        ended_keeps_updated: true,
+        ..Semantics::default()
+    }
 }
 
 /// 1M sessions, `active` of them active, 20,000 users, ~500 changes a minute.
@@ -324,62 +361,6 @@ fn print_row(strategy: Strategy, reports: &[(PollReport, Duration)]) -> f64 {
         },
     );
     avg
-}
-
-/// Builds a set of `sessions` active sessions over 20,000 users and reports what it costs.
-fn active_set_memory(sessions: u64) {
-    let users: Vec<String> = (0..20_000).map(|u| format!("usr-{u:08}")).collect();
-    let (before, _) = common::rss_kib(None);
-    let mut set = ActiveSet::default();
-    for i in 0..sessions {
-        set.upsert(Held {
-            id_hash: corbado_exporter::aggregate::hash_id(&format!("ses-{i:010}")),
-            user_id: &users[(i % 20_000) as usize],
-            created_ms: 1_700_000_000_000 + i as i64 * 60,
-            expires_ms: 1_800_000_000_000 + i as i64,
-        });
-    }
-    let (after, _) = common::rss_kib(None);
-    let grown = after.saturating_sub(before) * 1024;
-    println!(
-        "{sessions} active sessions over 20,000 users: RSS grew {:.1} MiB ({:.0} bytes a session); the set's own estimate {:.1} MiB",
-        grown as f64 / 1048576.0,
-        grown as f64 / sessions as f64,
-        set.memory_bytes() as f64 / 1048576.0
-    );
-    state_file(&set);
-}
-
-/// What saving `set` to `--storage.path` costs: the encoding (done while the poll holds the
-/// set), the file's size, and the write (on a blocking thread).
-fn state_file(set: &ActiveSet) {
-    let identity = storage::Identity {
-        project_id: PROJECT.into(),
-        api_url: "http://127.0.0.1:1/v2".into(),
-    };
-    let times = storage::SyncTimes::default();
-    let started = std::time::Instant::now();
-    let bytes = storage::encode(&identity, &times, set);
-    let encoded = started.elapsed();
-    let scratch = common::scratch_dir("state");
-    let path = storage::path_for(scratch.path(), PROJECT);
-    let started = std::time::Instant::now();
-    storage::write_atomically(&path, &bytes).expect("write");
-    let written = started.elapsed();
-    let started = std::time::Instant::now();
-    let back = storage::read(&path, &identity, 0, 0)
-        .expect("valid")
-        .expect("there");
-    let read = started.elapsed();
-    assert_eq!(back.set.len(), set.len());
-    println!(
-        "its state file: {:.1} MiB ({:.1} bytes a session); encoded in {} ms (the poll waits for this), written and synced in {} ms (on a blocking thread), read back in {} ms",
-        bytes.len() as f64 / 1048576.0,
-        bytes.len() as f64 / set.len().max(1) as f64,
-        encoded.as_millis(),
-        written.as_millis(),
-        read.as_millis()
-    );
 }
 
 /// An exporter polling the project at `address` that keeps its state in `dir`; its poller.

@@ -2,7 +2,8 @@
 //! sessions, a burst of 5xx or 429 answers every three hours, re-activations by `PATCH` now and
 //! then, two graceful restarts, one crash (no save at the end) and one reload. It fails (exits
 //! non-zero) on any successful poll whose numbers are not exact, on a restart or reload that
-//! resyncs (`initial`), and
+//! resyncs (`initial`), on a resync for an error (a failed change query holds the watermark
+//! instead), and
 //! on an active set that grows after the first hour; it prints the day's requests against what
 //! `filter` would have spent, and the process's memory hour by hour. A re-activation by `PATCH`
 //! is invisible to every query until the rolling check counts its range, so while the switch is
@@ -196,6 +197,9 @@ async fn soak(active: u64, dir: &std::path::Path) -> Day {
         None,
         "a restart or a reload started afresh"
     );
+    // Issue 26: a change query failing in a burst of errors fails the poll and holds the
+    // watermark; it never costs a resync.
+    assert_eq!(day.resyncs.get("error"), None, "an error cost a resync");
     day
 }
 

@@ -3,6 +3,8 @@
 //! bench uses a part of it.
 #![allow(dead_code)]
 
+pub mod day;
+pub mod memory;
 pub mod process;
 
 use std::time::Duration;

@@ -322,7 +322,76 @@ fn fits_past_due(session: &SessionFacts, lo_s: i64, now_s: i64) -> bool {
     session.status == Some(Status::Active) && (lo_s..=now_s).contains(&expires_s)
 }
 
+/// Where a catch-up after a long gap stops this poll: the Unix second up to which the changes
+/// are walked so that about `allowance` pages do, `needed` pages being what all of them since
+/// `from_s` would take (counted), the changes taken to be spread evenly over the gap. `None`:
+/// all of them fit.
+fn catch_up_until(from_s: i64, now_s: i64, needed: u64, allowance: u64) -> Option<i64> {
+    if needed <= allowance {
+        return None;
+    }
+    let gap = now_s.saturating_sub(from_s).max(1);
+    let step = (gap as f64 * allowance as f64 / needed as f64) as i64;
+    Some(from_s + step.clamp(1, gap))
+}
+
+/// Polls in which nothing was missed: a gap longer than this many intervals since the
+/// watermark (an outage, a crash) is first counted, and caught up in slices if it is large.
+const GAP_INTERVALS: i64 = 3;
+
+/// Requests a poll keeps for what follows the change walks (settling, the proof, the rolling
+/// check and re-page) when it decides how much of a long gap to catch up.
+const AFTER_CHANGES: u64 = 25;
+
 impl Incremental {
+    /// After a long gap (an outage, a crash with an old save), whether the changes since the
+    /// watermark fit in what is left of this poll's budget after `spent` requests; if they do
+    /// not, the second up to which this poll walks them (`None`: all of them, as any poll).
+    pub(super) async fn catch_up_bound(
+        &self,
+        pager: &Pager,
+        settings: &PollSettings,
+        counts: &Counts,
+        spent: u64,
+    ) -> anyhow::Result<Option<i64>> {
+        let from_s = changes_after_s(self.synced_from, counts.now_ms, settings.change_overlap);
+        let now_s = counts.now_ms / 1000;
+        let interval_s = settings.interval.as_secs().max(1) as i64;
+        if now_s - from_s <= GAP_INTERVALS * interval_s {
+            return Ok(None);
+        }
+        let queries: Vec<Vec<Filter>> = [Field::Updated, Field::Created]
+            .map(|field| vec![Filter::time(field, Op::Gt, from_s)])
+            .into();
+        let changed = pager
+            .counts(&queries)
+            .await
+            .context("counting the sessions changed since the watermark")?;
+        let page_size = u64::from(pager.page_size().max(1));
+        let needed: u64 = changed.iter().map(|n| n / page_size + 1).sum();
+        let budget = super::poll_budget(settings.interval);
+        let allowance = budget.saturating_sub(spent + 2 + AFTER_CHANGES).max(2);
+        Ok(catch_up_until(from_s, now_s, needed, allowance))
+    }
+
+    /// A slice of a long catch-up: the changes up to `until_s` (Unix seconds) walked into the
+    /// set, and the watermark moved there. A session changed again later is in a later slice
+    /// with its newest state, so the slices together bring every change once.
+    pub(super) async fn catch_up_to(
+        &mut self,
+        pager: &Pager,
+        settings: &PollSettings,
+        counts: &Counts,
+        until_s: i64,
+    ) -> anyhow::Result<Applied> {
+        let from_s = changes_after_s(self.synced_from, counts.now_ms, settings.change_overlap);
+        let applied = self
+            .apply_changes(pager, (from_s, Some(until_s)), counts.now_ms)
+            .await?;
+        self.synced_from = Some(until_s * 1000);
+        Ok(applied)
+    }
+
     /// The change queries and the settling of sessions past their expiry.
     pub(super) async fn catch_up(
         &mut self,
@@ -331,25 +400,29 @@ impl Incremental {
         counts: &Counts,
     ) -> anyhow::Result<Applied> {
         let from_s = changes_after_s(self.synced_from, counts.now_ms, settings.change_overlap);
-        let mut applied = self.apply_changes(pager, from_s, counts.now_ms).await?;
+        let mut applied = self
+            .apply_changes(pager, (from_s, None), counts.now_ms)
+            .await?;
         let settled = self.settle_due(pager, counts).await?;
         applied.received += settled.received;
         applied.off_filter += settled.off_filter;
         Ok(applied)
     }
 
-    /// Walks the sessions updated or created after `from_s` (Unix seconds) into the set.
+    /// Walks the sessions updated or created after `from_s` (and before `until_s`, if given;
+    /// Unix seconds) into the set, noting what it sees end and begin up to `now_ms`.
     async fn apply_changes(
         &mut self,
         pager: &Pager,
-        from_s: i64,
+        (from_s, until_s): (i64, Option<i64>),
         now_ms: i64,
     ) -> anyhow::Result<Applied> {
         let mut applied = Applied::default();
         for field in [Field::Updated, Field::Created] {
-            let filter = Filter::time(field, Op::Gt, from_s);
+            let mut filters = vec![Filter::time(field, Op::Gt, from_s)];
+            filters.extend(until_s.map(|u| Filter::time(field, Op::Lt, u)));
             let received = pager
-                .walk_by_created(&[filter], SessionFacts::from_wire, |session| {
+                .walk_by_created(&filters, SessionFacts::from_wire, |session| {
                     let held = (&mut self.set, &mut self.seen);
                     applied.take_change(held, (field, from_s, now_ms), session);
                 })
@@ -513,6 +586,21 @@ mod tests {
             changes_after_s(Some(1_000_999), 5_000_000, Duration::from_millis(500)),
             1_000,
             "whole seconds, rounded down"
+        );
+    }
+
+    #[test]
+    fn a_long_gap_is_caught_up_in_slices_that_fit_the_budget() {
+        assert_eq!(catch_up_until(1_000, 4_600, 50, 50), None, "it all fits");
+        assert_eq!(
+            catch_up_until(1_000, 4_600, 300, 50),
+            Some(1_600),
+            "a sixth of the pages: a sixth of the hour"
+        );
+        assert_eq!(
+            catch_up_until(1_000, 1_001, 300, 2),
+            Some(1_001),
+            "at least a second"
         );
     }
 

@@ -176,7 +176,12 @@ impl Incremental {
         } else if !done {
             self.seen.drop_snapshot_unless(self.synced_from.is_none());
         }
-        self.seen.publish(metrics, done, counts.now_ms);
+        // Creations are news after the watermark: a catch-up in time slices leaves the rest of
+        // the gap, and its creations, to the next poll.
+        let watermark = self
+            .synced_from
+            .map_or(counts.now_ms, |w| w.min(counts.now_ms));
+        self.seen.publish(metrics, done, watermark);
         outcome
     }
 
@@ -214,6 +219,17 @@ impl Incremental {
     ) -> anyhow::Result<ActiveOutcome> {
         let started = settings.clock.now_whole_seconds_ms();
         let before = pager.attempts();
+        if let Some(until_s) = self.catch_up_bound(pager, settings, counts, spent).await? {
+            // A long gap whose changes do not fit in one poll's budget: this poll walks a
+            // slice of them; the set is not proven (nor its per-user gauges published) before
+            // the watermark has caught up.
+            let applied = self.catch_up_to(pager, settings, counts, until_s).await?;
+            tracing::info!(until_s, "catching up a long gap in slices");
+            return Ok(match off_filter(verify, &applied) {
+                Some(why) => ActiveOutcome::Untrusted(why),
+                None => ActiveOutcome::Done(self.done(settings, applied.received, None, false)),
+            });
+        }
         // A failed change query fails the poll: the watermark (`synced_from`) holds, and what
         // was applied before the failure is news the next poll's walk brings again.
         let mut applied = self

@@ -1,0 +1,225 @@
+//! A simulated day of one project with the default flags and `--storage.path`, polled on the
+//! minute by tokio's paused clock: a graceful restart, a crash restart from a five-minute-old
+//! save, and a 10-minute outage in which every request is answered 503. What it measures: the
+//! most requests the simulator received in any 60 seconds after the first complete set, the
+//! day's average poll against a steady one, resyncs by reason, and whether every count (and
+//! every per-user gauge) was exact at every successful poll.
+//!
+//! Written against what the poller reported before issue 26 too (`PollReport`'s `requests`,
+//! `resync` and `repairs.total()`), so that the same day can be run on an older tree.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corbado_exporter::aggregate::Summary;
+use corbado_exporter::app::App;
+use corbado_exporter::clock::{self, Clock};
+use corbado_exporter::config::Storage;
+use corbado_exporter::poller::{Poller, Strategy};
+use corbado_exporter::simulator::{Faults, Params};
+use corbado_exporter::snapshot::Store;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+const PROJECT: &str = "pro-day";
+const SECRET: &str = "day-secret";
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// When things happen, in minutes of a day of `minutes`: scaled, so that a shorter span still
+/// holds each of them.
+struct Events {
+    graceful: u32,
+    crash: u32,
+    outage: std::ops::Range<u32>,
+}
+
+impl Events {
+    fn of(minutes: u32) -> Self {
+        let at = |share: f64| (f64::from(minutes) * share) as u32;
+        let graceful = at(0.25).max(10);
+        // The exporter started at the graceful restart saves at its first poll and every five
+        // minutes after: a crash a multiple of five polls later finds a five-minute-old save.
+        let crash = graceful + 5 * (at(0.5).saturating_sub(graceful) / 5).max(2);
+        let outage = at(0.75).max(crash + 10);
+        Events {
+            graceful,
+            crash,
+            outage: outage..outage + 10,
+        }
+    }
+}
+
+/// What the day came to.
+#[derive(Default)]
+pub struct DayFigures {
+    pub polls: u64,
+    pub failed: u64,
+    pub requests_after_first: u64,
+    pub max_in_a_minute: usize,
+    pub steady_avg: f64,
+    pub resyncs: BTreeMap<&'static str, u64>,
+    pub inexact_counts: u64,
+    pub inexact_users: u64,
+    pub restart_polls: Vec<u64>,
+}
+
+/// One exporter of the day: its store and poller.
+struct Exporter {
+    store: Arc<Store>,
+    poller: Arc<Poller>,
+}
+
+async fn start(address: &str, clock: &Clock, dir: &std::path::Path) -> Exporter {
+    let settings = super::settings(&format!("http://{address}/v2"), Strategy::Auto);
+    let mut config = super::config(PROJECT, SECRET, settings, clock.clone());
+    config.storage = Some(Storage {
+        dir: dir.to_owned(),
+        save_interval: Duration::from_secs(300),
+    });
+    // Each exporter's tasks live as long as the bench: a crash leaves them idle, not running.
+    let app = App::build(config, &CancellationToken::new())
+        .await
+        .expect("exporter builds");
+    let (store, poller) = app.project(PROJECT).expect("the project is polled");
+    Exporter { store, poller }
+}
+
+/// Runs the day of `minutes` minutes on `params`, keeping state in `dir`; prints and returns
+/// its figures. `check_users` compares the per-user gauges with the truth every poll (costly
+/// at a million sessions).
+pub async fn day(
+    params: Params,
+    minutes: u32,
+    dir: &std::path::Path,
+    check_users: bool,
+) -> DayFigures {
+    let clock = Clock::manual(clock::now_whole_seconds_ms());
+    let shutdown = CancellationToken::new();
+    let (sim, address) =
+        super::serve_population(params, (PROJECT, SECRET), &clock, &shutdown).await;
+    let mut exporter = start(&address, &clock, dir).await;
+    let windows = corbado_exporter::config::Settings::default().window_durations();
+    let events = Events::of(minutes);
+    let mut figures = DayFigures::default();
+    let mut steady = Vec::new();
+    // A poll a minute, later when one ran long (the first sync of a large set), as the
+    // exporter's own loop does.
+    let mut ticker = tokio::time::interval(MINUTE);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut counting_from = None;
+    for minute in 0..minutes {
+        ticker.tick().await;
+        if minute == events.graceful {
+            exporter.poller.save_state().await;
+            exporter = start(&address, &clock, dir).await;
+        }
+        if minute == events.crash {
+            exporter = start(&address, &clock, dir).await;
+        }
+        let faults = match events.outage.contains(&minute) {
+            true => Faults {
+                error_rate: 1.0,
+                random_status: 503,
+                ..Faults::default()
+            },
+            false => Faults::default(),
+        };
+        sim.set_faults(faults);
+        let now = clock.advance(MINUTE);
+        sim.advance(now);
+        let outcome = exporter.poller.poll_once().await;
+        figures.polls += 1;
+        let Ok(report) = outcome else {
+            figures.failed += 1;
+            continue;
+        };
+        if counting_from.is_none() {
+            // The first complete set is in: from here on every request counts.
+            sim.keep_arrivals();
+            counting_from = Some(minute);
+            continue;
+        }
+        if minute == events.graceful || minute == events.crash {
+            figures.restart_polls.push(report.requests);
+        }
+        if let Some(reason) = report.resync {
+            *figures.resyncs.entry(reason.as_str()).or_default() += 1;
+        }
+        if report.resync.is_none() && report.repairs.total() == 0 {
+            steady.push(report.requests);
+        }
+        let published = exporter
+            .store
+            .snapshot()
+            .expect("published")
+            .summary
+            .clone();
+        let truth = sim.expected(report.now_ms, &windows, 10);
+        figures.inexact_counts += u64::from(counts_only(&published) != counts_only(&truth));
+        figures.inexact_users += u64::from(check_users && published != truth);
+    }
+    shutdown.cancel();
+    let arrivals = sim.arrivals();
+    figures.requests_after_first = arrivals.len() as u64;
+    let (most, when) = most_in_a_minute(&arrivals);
+    figures.max_in_a_minute = most;
+    println!(
+        "the busiest minute began {:.1} minutes after the first complete set (events at minutes {}, {}, {:?} of the day)",
+        when.as_secs_f64() / 60.0,
+        events.graceful,
+        events.crash,
+        events.outage
+    );
+    figures.steady_avg = steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64;
+    print(
+        &figures,
+        minutes - counting_from.unwrap_or(0) - 1,
+        check_users,
+    );
+    figures
+}
+
+/// `summary` without its per-user fields.
+fn counts_only(summary: &Summary) -> Summary {
+    let mut counts = summary.clone();
+    counts.take_users_from(&Summary::default());
+    counts
+}
+
+/// The most arrivals within any 60 seconds, and how long after the first arrival that minute
+/// began.
+fn most_in_a_minute(arrivals: &[Instant]) -> (usize, Duration) {
+    let (mut most, mut when) = (0, Duration::ZERO);
+    let mut start = 0;
+    for (end, &at) in arrivals.iter().enumerate() {
+        while at - arrivals[start] >= MINUTE {
+            start += 1;
+        }
+        if end + 1 - start > most {
+            most = end + 1 - start;
+            when = arrivals[start] - arrivals[0];
+        }
+    }
+    (most, when)
+}
+
+fn print(figures: &DayFigures, polls_after_first: u32, checked_users: bool) {
+    let avg = figures.requests_after_first as f64 / f64::from(polls_after_first.max(1));
+    let users = match checked_users {
+        true => figures.inexact_users.to_string(),
+        false => "not checked (too slow at this size)".to_owned(),
+    };
+    println!(
+        "{} polls ({} failed, the outage's); after the first complete set: {} requests, the most in any minute {} (target ≤ 100); the average poll {avg:.1} requests = {:.3}× a steady poll ({:.1}; target ≤ 1.05); resyncs after the first: {:?} (target: no `error`); first polls after the graceful and the crash restart: {:?} requests; polls with a count not exact: {}, with a per-user gauge not exact: {users}",
+        figures.polls,
+        figures.failed,
+        figures.requests_after_first,
+        figures.max_in_a_minute,
+        avg / figures.steady_avg.max(1.0),
+        figures.steady_avg,
+        figures.resyncs,
+        figures.restart_polls,
+        figures.inexact_counts,
+    );
+}
