@@ -59,14 +59,14 @@
           },
         },
         {
-          comment:: 'Every poll of the Corbado API failed for 15 minutes.',
+          comment:: 'Every poll of the Corbado API failed for %s.' % spelled(cfg.pollsFailingWindow),
           alert: 'CorbadoPollsFailing',
-          expr: 'max_over_time(corbado_up{%(corbadoSelector)s}[15m]) == 0' % cfg,
+          expr: 'max_over_time(corbado_up{%(corbadoSelector)s}[%(pollsFailingWindow)s]) == 0' % cfg,
           'for': cfg.pollsFailingFor,
           labels: { severity: 'warning' },
           annotations: {
             summary: 'corbado-exporter cannot poll Corbado for project {{ $labels.project_id }}',
-            description: "All polls of the Corbado API have failed for at least 15 minutes. Check the exporter's log for the reason (credentials, rate limits, network).",
+            description: "All polls of the Corbado API have failed for at least %s. Check the exporter's log for the reason (credentials, rate limits, network)." % spelled(cfg.pollsFailingWindow),
             runbook_url: runbook('CorbadoPollsFailing'),
           },
         },

@@ -2,8 +2,10 @@
 // thresholds and `for` duration, where the runbook links point, and the dashboard's identity.
 // Override it with `(import 'mixin.libsonnet') + { _config+:: { ... } }`.
 //
-// The thresholds are today's; the backtest of issue 27 will tune them here, so every number
-// an alert compares against is a field below and never a literal in alerts.libsonnet.
+// The thresholds are tuned by the backtest (benches/backtest.rs, docs/monitoring.md): a
+// simulated week through a real Prometheus, where every injected incident must page within its
+// `for` plus ten minutes and nothing else may. Every number an alert compares against is a
+// field below and never a literal in alerts.libsonnet.
 {
   _config+:: {
     // The label matchers that select the exporter's series, without braces. Every alert,
@@ -24,11 +26,14 @@
     // ---- alerts: each one's thresholds and `for` ----------------------------------------------
     exporterDownFor: '5m',
 
+    // Every poll failed over this window (a poll a minute: that many in a row), then `for`.
+    // The backtest (benches/backtest.rs) needs an hour's outage paged within 15 minutes.
+    pollsFailingWindow: '8m',
     pollsFailingFor: '5m',
 
     // Seconds since the last successful poll; keep it above --poll.interval plus a poll's
-    // duration.
-    sessionDataStaleSeconds: 900,
+    // duration (with --poll.interval above 5m, raise it). 8 minutes: an outage pages within 15.
+    sessionDataStaleSeconds: 480,
     sessionDataStaleFor: '5m',
 
     // A spike is more than `factor` times the series' own average over the last day, and

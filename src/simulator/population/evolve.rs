@@ -33,7 +33,7 @@ impl Population {
         changes.revoked = self.end_random(revokes, Status::Revoked, now_ms);
 
         // Arrivals at the rate the history was generated with: a steady state.
-        let arrivals = self.draw(self.params.arrival_rate() * secs);
+        let arrivals = self.draw(self.params.arrival_rate() * self.arrival_factor * secs);
         for _ in 0..arrivals {
             self.create_session(now_ms);
         }
@@ -194,6 +194,44 @@ impl Population {
     /// semantics); returns how many.
     pub fn revoke_random(&mut self, count: u64, now_ms: i64) -> u64 {
         self.end_random(count, Status::Revoked, now_ms)
+    }
+
+    /// Logs out `count` random active sessions at once (a mass logout on demand).
+    pub fn log_out_random(&mut self, count: u64, now_ms: i64) -> u64 {
+        self.end_random(count, Status::LoggedOut, now_ms)
+    }
+
+    /// Arrivals from now on at `factor` times the steady rate (0 or more): the hours of a
+    /// working week, or a wave of logins that will expire together.
+    pub fn set_arrival_factor(&mut self, factor: f64) {
+        self.arrival_factor = factor.max(0.0);
+    }
+
+    /// Expires at `now_ms` the active sessions created in `[from_ms, to_ms]`: a batch of
+    /// sessions created together (a wave of logins) expiring together. Returns how many.
+    pub fn expire_created_between(&mut self, from_ms: i64, to_ms: i64, now_ms: i64) -> u64 {
+        let first = self.sessions.partition_point(|s| s.created_ms < from_ms);
+        let last = self.sessions.partition_point(|s| s.created_ms <= to_ms);
+        let mut done = 0;
+        for index in first as u32..last as u32 {
+            if self.sessions[index as usize].status == Status::Active.index() as u8 {
+                self.set_expiry(index, now_ms);
+                self.end(index, Status::Expired, now_ms);
+                done += 1;
+            }
+        }
+        done
+    }
+
+    /// `count` new sessions of the user with index `user` at `now_ms`, as a script that logs
+    /// in without logging out makes them.
+    pub fn log_in_as(&mut self, user: u32, count: u64, now_ms: i64) {
+        for _ in 0..count {
+            self.create_session(now_ms);
+            if let Some(session) = self.sessions.last_mut() {
+                session.user = user;
+            }
+        }
     }
 
     fn end_random(&mut self, count: u64, status: Status, now_ms: i64) -> u64 {

@@ -76,6 +76,7 @@ impl Population {
             rng: SplitMix64::new(0),
             clock_ms: now_ms,
             burst_debt: 0.0,
+            arrival_factor: 1.0,
         };
         for i in 0..population.params.sessions {
             let created = layout.created(i);

@@ -63,6 +63,9 @@ pub struct Population {
     rng: SplitMix64,
     clock_ms: i64,
     burst_debt: f64,
+    /// Arrivals run at this multiple of [`Params::arrival_rate`]: a bench acts out the hours
+    /// of a working week, or a wave of logins, with it. 1 keeps the steady state.
+    arrival_factor: f64,
 }
 
 impl Population {
