@@ -65,57 +65,66 @@ fn main() {
         .start_paused(true)
         .build()
         .expect("runtime");
-    runtime.block_on(async {
-        let reference = || reference(1_000_000 / scale, 50_000 / scale);
-        if wants("day") {
-            println!("\n## A simulated day at the reference population, default flags\n");
-            common::day::day(reference(), 1_440, dirs[2].path(), true).await;
-        }
-        if wants("day-million") {
-            println!("\n## {million_day} simulated minutes at 1,000,000 active, default flags\n");
-            common::day::day(million_active(scale), million_day, dirs[3].path(), false).await;
-        }
-        if wants("reference") {
-            println!("\n## 50,000 active (reference population), two simulated hours\n");
-            budget(reference(), 120, if quick { 10 } else { 120 }, 2).await;
-        }
-        if wants("million") {
-            println!("\n## 1,000,000 active, 20 simulated minutes\n");
-            budget(million_active(scale), 20, 1, 1).await;
-        }
-        if wants("ended-million") {
-            println!("\n## Ended sessions keeping `updated`, 200 a minute at 1,000,000 active\n");
-            let ending = Params {
-                mean_time_to_logout: Duration::from_secs(1_000_000 * 60 / 200),
-                semantics: ended_keeps_updated(),
-                // Enough history for a million to be active with a third of a week's mean life.
-                sessions: 3_000_000 / scale,
-                ..million_active(scale)
-            };
-            against_full_walk(ending, if quick { 10 } else { 20 }).await;
-        }
-        if wants("ended-reference") {
-            println!("\n## Ended sessions keeping `updated` at the reference population\n");
-            let semantics = ended_keeps_updated();
-            let ending = Params {
-                semantics,
-                ..reference()
-            };
-            against_full_walk(ending, if quick { 10 } else { 30 }).await;
-        }
-        if wants("restarts") {
-            println!("\n## Restarts with --storage.path at the reference population\n");
-            restarts(reference(), dirs[0].path()).await;
-            println!("\n## Restarts with --storage.path at 1,000,000 active\n");
-            restarts(million_active(scale), dirs[1].path()).await;
-        }
-        if wants("patch") {
-            println!("\n## Re-activation by PATCH at the reference population\n");
-            patch_healing(reference()).await;
-        }
-    });
+    runtime.block_on(parts(&wants, quick, million_day, &dirs));
     let (_, peak) = rss_mib();
     println!("\nbench process peak RSS (simulator and exporter together): {peak} MiB");
+}
+
+/// The parts of the bench that run on tokio's paused clock, those that `wants` names.
+async fn parts(
+    wants: &dyn Fn(&str) -> bool,
+    quick: bool,
+    million_day: u32,
+    dirs: &[tempfile::TempDir],
+) {
+    let scale = if quick { 10 } else { 1 };
+    let reference = || reference(1_000_000 / scale, 50_000 / scale);
+    if wants("day") {
+        println!("\n## A simulated day at the reference population, default flags\n");
+        common::day::day(reference(), 1_440, dirs[2].path(), true).await;
+    }
+    if wants("day-million") {
+        println!("\n## {million_day} simulated minutes at 1,000,000 active, default flags\n");
+        common::day::day(million_active(scale), million_day, dirs[3].path(), false).await;
+    }
+    if wants("reference") {
+        println!("\n## 50,000 active (reference population), two simulated hours\n");
+        budget(reference(), 120, if quick { 10 } else { 120 }, 2).await;
+    }
+    if wants("million") {
+        println!("\n## 1,000,000 active, 20 simulated minutes\n");
+        budget(million_active(scale), 20, 1, 1).await;
+    }
+    if wants("ended-million") {
+        println!("\n## Ended sessions keeping `updated`, 200 a minute at 1,000,000 active\n");
+        let ending = Params {
+            mean_time_to_logout: Duration::from_secs(1_000_000 * 60 / 200),
+            semantics: ended_keeps_updated(),
+            // Enough history for a million to be active with a third of a week's mean life.
+            sessions: 3_000_000 / scale,
+            ..million_active(scale)
+        };
+        against_full_walk(ending, if quick { 10 } else { 20 }).await;
+    }
+    if wants("ended-reference") {
+        println!("\n## Ended sessions keeping `updated` at the reference population\n");
+        let semantics = ended_keeps_updated();
+        let ending = Params {
+            semantics,
+            ..reference()
+        };
+        against_full_walk(ending, if quick { 10 } else { 30 }).await;
+    }
+    if wants("restarts") {
+        println!("\n## Restarts with --storage.path at the reference population\n");
+        restarts(reference(), dirs[0].path()).await;
+        println!("\n## Restarts with --storage.path at 1,000,000 active\n");
+        restarts(million_active(scale), dirs[1].path()).await;
+    }
+    if wants("patch") {
+        println!("\n## Re-activation by PATCH at the reference population\n");
+        patch_healing(reference()).await;
+    }
 }
 
 fn ended_keeps_updated() -> Semantics {

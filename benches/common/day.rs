@@ -16,7 +16,7 @@ use corbado_exporter::aggregate::Summary;
 use corbado_exporter::app::App;
 use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::config::Storage;
-use corbado_exporter::poller::{Poller, Strategy};
+use corbado_exporter::poller::{PollReport, Poller, Strategy};
 use corbado_exporter::simulator::{Faults, Params};
 use corbado_exporter::snapshot::Store;
 use tokio::time::Instant;
@@ -50,6 +50,20 @@ impl Events {
     }
 }
 
+impl Events {
+    /// What the simulator answers in `minute`: 503 to everything during the outage.
+    fn faults(&self, minute: u32) -> Faults {
+        match self.outage.contains(&minute) {
+            true => Faults {
+                error_rate: 1.0,
+                random_status: 503,
+                ..Faults::default()
+            },
+            false => Faults::default(),
+        }
+    }
+}
+
 /// What the day came to.
 #[derive(Default)]
 pub struct DayFigures {
@@ -62,6 +76,22 @@ pub struct DayFigures {
     pub inexact_counts: u64,
     pub inexact_users: u64,
     pub restart_polls: Vec<u64>,
+}
+
+impl DayFigures {
+    /// Notes a successful poll after the first complete set: the first after a restart, a
+    /// resync, or (neither resync nor repair) a steady one.
+    fn note(&mut self, report: &PollReport, restarted: bool, steady: &mut Vec<u64>) {
+        if restarted {
+            self.restart_polls.push(report.requests);
+        }
+        if let Some(reason) = report.resync {
+            *self.resyncs.entry(reason.as_str()).or_default() += 1;
+        }
+        if report.resync.is_none() && report.repairs.total() == 0 {
+            steady.push(report.requests);
+        }
+    }
 }
 
 /// One exporter of the day: its store and poller.
@@ -110,22 +140,13 @@ pub async fn day(
     let mut counting_from = None;
     for minute in 0..minutes {
         ticker.tick().await;
-        if minute == events.graceful {
-            exporter.poller.save_state().await;
+        if minute == events.graceful || minute == events.crash {
+            if minute == events.graceful {
+                exporter.poller.save_state().await;
+            }
             exporter = start(&address, &clock, dir).await;
         }
-        if minute == events.crash {
-            exporter = start(&address, &clock, dir).await;
-        }
-        let faults = match events.outage.contains(&minute) {
-            true => Faults {
-                error_rate: 1.0,
-                random_status: 503,
-                ..Faults::default()
-            },
-            false => Faults::default(),
-        };
-        sim.set_faults(faults);
+        sim.set_faults(events.faults(minute));
         let now = clock.advance(MINUTE);
         sim.advance(now);
         let outcome = exporter.poller.poll_once().await;
@@ -140,15 +161,8 @@ pub async fn day(
             counting_from = Some(minute);
             continue;
         }
-        if minute == events.graceful || minute == events.crash {
-            figures.restart_polls.push(report.requests);
-        }
-        if let Some(reason) = report.resync {
-            *figures.resyncs.entry(reason.as_str()).or_default() += 1;
-        }
-        if report.resync.is_none() && report.repairs.total() == 0 {
-            steady.push(report.requests);
-        }
+        let restarted = minute == events.graceful || minute == events.crash;
+        figures.note(&report, restarted, &mut steady);
         let published = exporter
             .store
             .snapshot()
@@ -160,24 +174,28 @@ pub async fn day(
         figures.inexact_users += u64::from(check_users && published != truth);
     }
     shutdown.cancel();
-    let arrivals = sim.arrivals();
-    figures.requests_after_first = arrivals.len() as u64;
-    let (most, when) = most_in_a_minute(&arrivals);
-    figures.max_in_a_minute = most;
-    println!(
-        "the busiest minute began {:.1} minutes after the first complete set (events at minutes {}, {}, {:?} of the day)",
-        when.as_secs_f64() / 60.0,
-        events.graceful,
-        events.crash,
-        events.outage
-    );
     figures.steady_avg = steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64;
-    print(
-        &figures,
-        minutes - counting_from.unwrap_or(0) - 1,
-        check_users,
-    );
+    let polls_after_first = minutes - counting_from.unwrap_or(0) - 1;
+    figures.busiest_minute(&sim.arrivals(), &events);
+    print(&figures, polls_after_first, check_users);
     figures
+}
+
+impl DayFigures {
+    /// Takes the requests after the first complete set from their arrival times, and the
+    /// busiest minute among them (saying when it began).
+    fn busiest_minute(&mut self, arrivals: &[Instant], events: &Events) {
+        self.requests_after_first = arrivals.len() as u64;
+        let (most, when) = most_in_a_minute(arrivals);
+        self.max_in_a_minute = most;
+        println!(
+            "the busiest minute began {:.1} minutes after the first complete set (events at minutes {}, {}, {:?} of the day)",
+            when.as_secs_f64() / 60.0,
+            events.graceful,
+            events.crash,
+            events.outage
+        );
+    }
 }
 
 /// `summary` without its per-user fields.
