@@ -37,9 +37,10 @@ const ACTIVE_SET_TIMESTAMP: Definition = Definition {
 };
 const RESYNCS: Definition = Definition {
     name: "corbado_exporter_resyncs_total",
-    help: "Full re-pages of the active sessions by reason: initial, scheduled \
-           (--poll.resync-interval), mismatch (the set failed its proof or check and locating \
-           the difference would cost more), error (a change query failed).",
+    help: "Full re-pages of the active sessions by reason: initial (nothing usable held), \
+           mismatch (differences too wide to locate; paced within 100 requests a minute). \
+           scheduled and error stay 0: --poll.resync-interval is kept by a rolling re-page, and \
+           a failed change query holds the watermark.",
 };
 const REPAIRS: Definition = Definition {
     name: "corbado_exporter_repairs_total",

@@ -125,7 +125,7 @@ corbado_exporter_polls_total{project_id="pro-golden"} 3
 # TYPE corbado_exporter_repairs_total counter
 corbado_exporter_repairs_total{reason="mismatch",project_id="pro-golden"} 2
 corbado_exporter_repairs_total{reason="verify",project_id="pro-golden"} 1
-# HELP corbado_exporter_resyncs_total Full re-pages of the active sessions by reason: initial, scheduled (--poll.resync-interval), mismatch (the set failed its proof or check and locating the difference would cost more), error (a change query failed).
+# HELP corbado_exporter_resyncs_total Full re-pages of the active sessions by reason: initial (nothing usable held), mismatch (differences too wide to locate; paced within 100 requests a minute). scheduled and error stay 0: --poll.resync-interval is kept by a rolling re-page, and a failed change query holds the watermark.
 # TYPE corbado_exporter_resyncs_total counter
 corbado_exporter_resyncs_total{reason="error",project_id="pro-golden"} 0
 corbado_exporter_resyncs_total{reason="initial",project_id="pro-golden"} 1
