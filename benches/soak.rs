@@ -1,7 +1,9 @@
 //! A simulated day of one project, polled every 60 s with `--storage.path`: churn and bursts of
 //! sessions, a burst of 5xx or 429 answers every three hours, re-activations by `PATCH` now and
 //! then, two graceful restarts, one crash (no save at the end) and one reload. It fails (exits
-//! non-zero) on any successful poll whose numbers are not exact, on a restart or reload that
+//! non-zero) on any successful poll whose counts are not exact or whose per-user gauges are not
+//! exact as of the poll they say they show (a catch-up after the crash publishes them once the set
+//! is proven again) or are older than an hour, on a restart or reload that
 //! resyncs (`initial`), on a resync for an error (a failed change query holds the watermark
 //! instead), and
 //! on an active set that grows after the first hour; it prints the day's requests against what
@@ -87,6 +89,9 @@ struct Day {
     repairs: u64,
     /// Resyncs after the first poll, by reason.
     resyncs: std::collections::BTreeMap<&'static str, u64>,
+    /// Polls whose per-user gauges showed an earlier poll's set, and the oldest they were.
+    stale_polls: u64,
+    stalest_minutes: i64,
     first_hour_set_bytes: usize,
     largest_set_bytes_after: usize,
 }
@@ -112,6 +117,10 @@ fn main() {
         day.filter_requests,
         day.repairs,
         day.resyncs
+    );
+    println!(
+        "per-user gauges older than their poll at {} polls, at most {} minutes old",
+        day.stale_polls, day.stalest_minutes
     );
     println!(
         "the active set: {:.1} MiB after the first hour, at most {:.1} MiB after it",
@@ -145,6 +154,8 @@ async fn soak(active: u64, dir: &std::path::Path) -> Day {
     });
     let mut exporter = start(&config, &shutdown).await;
     let mut day = Day::default();
+    // What the per-user gauges should show, by the poll whose set they show.
+    let mut truths = std::collections::BTreeMap::new();
     // Minutes during which a re-activation may still be unseen: from the switch going on to an
     // hour (the verify interval) after it goes off.
     let patched =
@@ -171,21 +182,28 @@ async fn soak(active: u64, dir: &std::path::Path) -> Day {
             *day.resyncs.entry(reason.as_str()).or_default() += 1;
             println!("minute {minute}: resync ({})", reason.as_str());
         }
-        let summary = exporter
-            .store
-            .snapshot()
-            .expect("published")
-            .summary
-            .clone();
+        let snapshot = exporter.store.snapshot().expect("published");
         let truth = sim.expected(report.now_ms, &windows, 10);
         assert!(
-            counts_only(&summary) == counts_only(&truth),
+            counts_only(&snapshot.summary) == counts_only(&truth),
             "minute {minute}: the counts are not exact"
         );
+        truths.insert(report.now_ms, users_only(&truth));
+        // The per-user gauges say which poll's set they show (a catch-up in slices publishes
+        // them once the set is proven again): they must be exact as of that poll, and never
+        // older than the verify interval.
+        let users_ms = snapshot.users.as_ref().map_or(0, |u| u.now_ms);
+        let stale_minutes = (report.now_ms - users_ms) / 60_000;
+        day.stale_polls += u64::from(stale_minutes > 0);
+        day.stalest_minutes = day.stalest_minutes.max(stale_minutes);
         assert!(
-            summary == truth || patched(minute),
-            "minute {minute}: the per-user gauges are not exact (active {})",
-            summary.count(Status::Active)
+            stale_minutes <= 60,
+            "minute {minute}: the per-user gauges are {stale_minutes} minutes old"
+        );
+        assert!(
+            truths.get(&users_ms) == Some(&users_only(&snapshot.summary)) || patched(minute),
+            "minute {minute}: the per-user gauges are not exact as of their poll, {stale_minutes} minutes ago (active {})",
+            snapshot.summary.count(Status::Active)
         );
         if minute % 60 == 59 {
             hourly(minute / 60 + 1, &exporter, active_now, &mut day).await;
@@ -201,6 +219,13 @@ async fn soak(active: u64, dir: &std::path::Path) -> Day {
     // watermark; it never costs a resync.
     assert_eq!(day.resyncs.get("error"), None, "an error cost a resync");
     day
+}
+
+/// The per-user fields of `summary` alone.
+fn users_only(summary: &Summary) -> Summary {
+    let mut users = Summary::default();
+    users.take_users_from(summary);
+    users
 }
 
 /// `summary` without its per-user fields.
