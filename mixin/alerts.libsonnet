@@ -121,7 +121,8 @@
             corbado:polls_continuous:15m{%(corbadoSelector)s}
           ||| % cfg,
           'for': cfg.expiredSessionsSpikeFor,
-          labels: { severity: 'warning' },
+          // The label the gauge-based rule carried, kept for routes and silences that match it.
+          labels: { severity: 'warning', window: '15m' },
           annotations: {
             summary: 'Expired sessions are spiking in project {{ $labels.project_id }}',
             description: '{{ $value | humanize }} sessions expired in the last 15 minutes, more than %(expiredSessionsSpikeFactor)s times the daily average. A session-lifetime change or a mass expiry forces many users to log in again.' % cfg,
