@@ -1,9 +1,9 @@
 //! Documentation that cannot drift: the tables of `docs/` that describe flags, config keys and
 //! metrics are generated here from the code (clap's command, the settings' declarations, a
 //! scrape with every family), and the console examples of the docs are run against the binary.
-//! A difference fails the test; `CORBADO_BLESS_DOCS=1 cargo test --test it docs::` rewrites
-//! the generated tables in place (console examples are never rewritten: a changed message is
-//! for a person to read).
+//! Every relative link of the README and the docs must lead to a file. A difference fails the
+//! test; `CORBADO_BLESS_DOCS=1 cargo test --test it docs::` rewrites the generated tables in
+//! place (console examples are never rewritten: a changed message is for a person to read).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -283,4 +283,40 @@ fn the_console_examples_of_the_docs_are_what_the_binary_prints() {
         }
     }
     assert!(checked >= 3, "only {checked} console examples found");
+}
+
+/// The relative links of one Markdown page (`[text](target)`, anchors dropped, URLs left out).
+fn relative_links(page: &str) -> Vec<&str> {
+    page.split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .map(|target| target.split('#').next().unwrap_or_default())
+        .filter(|target| !target.is_empty() && !target.contains("://") && !target.contains(' '))
+        .collect()
+}
+
+#[test]
+fn every_relative_link_of_the_readme_and_the_docs_leads_to_a_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(docs()).expect("the docs folder") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("a page");
+        let folder = page.parent().expect("a page has a folder");
+        for target in relative_links(&text) {
+            checked += 1;
+            if !folder.join(target).exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to nothing: {broken:#?}");
+    assert!(checked >= 10, "only {checked} relative links found");
 }
