@@ -1,13 +1,14 @@
 //! What a poll costs the customer's API quota, per strategy, over two simulated hours: the
 //! figures the docs quote, and the targets checked (a steady `incremental` poll at most 40
 //! requests; the average poll, checks and repairs included, at most 1.15× a steady one; ended
-//! sessions keeping `updated` at a million active at most 0.3 of a full walk; the first poll
-//! after a restart with `--storage.path` at most 3× a steady one).
+//! sessions keeping `updated` at most 0.15 of a full walk at a million active and 1.0 at the
+//! reference population; the first poll after a restart with `--storage.path` at most 3× a
+//! steady one).
 //!
 //! Reference population: 1,000,000 sessions, 50,000 active across 20,000 users, about 500
 //! sessions changing a minute (≈160 created, ≈160 ended, ≈180 refreshed), `pageSize` 100, a poll
-//! every 60 s, `--corbado.max-requests-per-second 5`, the defaults' daily resync and hourly
-//! verify interval. Then the same with 1,000,000 active sessions, ended sessions that keep
+//! every 60 s, `--corbado.max-requests-per-second 5`, the defaults' resync interval (a day, kept
+//! by the rolling re-page) and hourly verify interval. Then the same with 1,000,000 active sessions, ended sessions that keep
 //! `updated`, restarts, and re-activations by `PATCH`. The simulator and the exporter run in
 //! this process over loopback HTTP, on tokio's paused clock: a request's wait for the rate limit
 //! costs no real time, and a poll's reported duration is what it takes at 5 requests/s with an

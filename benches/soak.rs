@@ -17,17 +17,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use corbado_exporter::aggregate::Summary;
-use corbado_exporter::app::App;
+use common::{counts_only, Exporter};
 use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::config::{Config, Storage};
 use corbado_exporter::corbado::Status;
-use corbado_exporter::poller::{Poller, Strategy};
+use corbado_exporter::poller::Strategy;
 use corbado_exporter::simulator::{Faults, Params, Semantics, Simulator};
-use corbado_exporter::snapshot::Store;
 use tokio_util::sync::CancellationToken;
 
 const PROJECT: &str = "pro-soak";
@@ -64,19 +61,8 @@ fn event(minute: u32) -> Option<Event> {
     }
 }
 
-/// The exporter under test: its app (for the reload), store and poller.
-struct Exporter {
-    app: App,
-    store: Arc<Store>,
-    poller: Arc<Poller>,
-}
-
 async fn start(config: &Config, shutdown: &CancellationToken) -> Exporter {
-    let app = App::build(config.clone(), shutdown)
-        .await
-        .expect("exporter builds");
-    let (store, poller) = app.project(PROJECT).expect("the project is polled");
-    Exporter { app, store, poller }
+    common::start(config, PROJECT, shutdown).await
 }
 
 /// What the day cost and how it went.
@@ -90,8 +76,7 @@ struct Day {
     /// Resyncs after the first poll, by reason.
     resyncs: std::collections::BTreeMap<&'static str, u64>,
     /// Polls whose per-user gauges showed an earlier poll's set, and the oldest they were.
-    stale_polls: u64,
-    stalest_minutes: i64,
+    stale_users: (u64, i64),
     first_hour_set_bytes: usize,
     largest_set_bytes_after: usize,
 }
@@ -120,7 +105,7 @@ fn main() {
     );
     println!(
         "per-user gauges older than their poll at {} polls, at most {} minutes old",
-        day.stale_polls, day.stalest_minutes
+        day.stale_users.0, day.stale_users.1
     );
     println!(
         "the active set: {:.1} MiB after the first hour, at most {:.1} MiB after it",
@@ -154,8 +139,7 @@ async fn soak(active: u64, dir: &std::path::Path) -> Day {
     });
     let mut exporter = start(&config, &shutdown).await;
     let mut day = Day::default();
-    // What the per-user gauges should show, by the poll whose set they show.
-    let mut truths = std::collections::BTreeMap::new();
+    let mut users = common::UsersCheck::default();
     // Minutes during which a re-activation may still be unseen: from the switch going on to an
     // hour (the verify interval) after it goes off.
     let patched =
@@ -188,20 +172,16 @@ async fn soak(active: u64, dir: &std::path::Path) -> Day {
             counts_only(&snapshot.summary) == counts_only(&truth),
             "minute {minute}: the counts are not exact"
         );
-        truths.insert(report.now_ms, users_only(&truth));
         // The per-user gauges say which poll's set they show (a catch-up in slices publishes
         // them once the set is proven again): they must be exact as of that poll, and never
         // older than the verify interval.
-        let users_ms = snapshot.users.as_ref().map_or(0, |u| u.now_ms);
-        let stale_minutes = (report.now_ms - users_ms) / 60_000;
-        day.stale_polls += u64::from(stale_minutes > 0);
-        day.stalest_minutes = day.stalest_minutes.max(stale_minutes);
+        let (exact, stale_minutes) = users.exact(&snapshot, &truth, report.now_ms);
         assert!(
             stale_minutes <= 60,
             "minute {minute}: the per-user gauges are {stale_minutes} minutes old"
         );
         assert!(
-            truths.get(&users_ms) == Some(&users_only(&snapshot.summary)) || patched(minute),
+            exact || patched(minute),
             "minute {minute}: the per-user gauges are not exact as of their poll, {stale_minutes} minutes ago (active {})",
             snapshot.summary.count(Status::Active)
         );
@@ -210,6 +190,7 @@ async fn soak(active: u64, dir: &std::path::Path) -> Day {
         }
     }
     shutdown.cancel();
+    day.stale_users = (users.stale_polls, users.stalest_minutes);
     assert_eq!(
         day.resyncs.get("initial"),
         None,
@@ -219,20 +200,6 @@ async fn soak(active: u64, dir: &std::path::Path) -> Day {
     // watermark; it never costs a resync.
     assert_eq!(day.resyncs.get("error"), None, "an error cost a resync");
     day
-}
-
-/// The per-user fields of `summary` alone.
-fn users_only(summary: &Summary) -> Summary {
-    let mut users = Summary::default();
-    users.take_users_from(summary);
-    users
-}
-
-/// `summary` without its per-user fields.
-fn counts_only(summary: &Summary) -> Summary {
-    let mut counts = summary.clone();
-    counts.take_users_from(&Summary::default());
-    counts
 }
 
 /// Prints an hour's line and keeps the active set's size.

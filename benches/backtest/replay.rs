@@ -6,15 +6,13 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corbado_exporter::app::App;
 use corbado_exporter::clock::Clock;
 use corbado_exporter::config::{Config, Storage};
-use corbado_exporter::poller::{Poller, Strategy};
+use corbado_exporter::poller::Strategy;
 use corbado_exporter::simulator::{Faults, Params, Semantics, Simulator};
-use corbado_exporter::snapshot::Store;
 use tokio_util::sync::CancellationToken;
 
-use super::common;
+use super::common::{self, Exporter};
 use super::scenario::{self, Incident, Kind};
 
 const PROJECT: &str = "pro-backtest";
@@ -29,22 +27,8 @@ const WAVE_AHEAD: u32 = 120;
 const ACTIVE: u64 = 3_000;
 const SCRIPT_USER: u32 = 29_999;
 
-struct Exporter {
-    _app: App,
-    store: Arc<Store>,
-    poller: Arc<Poller>,
-}
-
 async fn start(config: &Config, shutdown: &CancellationToken) -> Exporter {
-    let app = App::build(config.clone(), shutdown)
-        .await
-        .expect("exporter builds");
-    let (store, poller) = app.project(PROJECT).expect("the project is polled");
-    Exporter {
-        _app: app,
-        store,
-        poller,
-    }
+    common::start(config, PROJECT, shutdown).await
 }
 
 /// The run in progress.

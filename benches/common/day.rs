@@ -2,25 +2,23 @@
 //! minute by tokio's paused clock: a graceful restart, a crash restart from a five-minute-old
 //! save, and a 10-minute outage in which every request is answered 503. What it measures: the
 //! most requests the simulator received in any 60 seconds after the first complete set, the
-//! day's average poll against a steady one, resyncs by reason, and whether every count (and
-//! every per-user gauge) was exact at every successful poll.
+//! day's average poll against a steady one, resyncs by reason, and whether every count was exact
+//! at every successful poll, and every per-user gauge as of the poll it shows.
 //!
 //! Written against what the poller reported before issue 26 too (`PollReport`'s `requests`,
 //! `resync` and `repairs.total()`), so that the same day can be run on an older tree.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use corbado_exporter::aggregate::Summary;
-use corbado_exporter::app::App;
 use corbado_exporter::clock::{self, Clock};
 use corbado_exporter::config::Storage;
-use corbado_exporter::poller::{PollReport, Poller, Strategy};
+use corbado_exporter::poller::{PollReport, Strategy};
 use corbado_exporter::simulator::{Faults, Params};
-use corbado_exporter::snapshot::Store;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use super::{counts_only, Exporter};
 
 const PROJECT: &str = "pro-day";
 const SECRET: &str = "day-secret";
@@ -74,7 +72,10 @@ pub struct DayFigures {
     pub steady_avg: f64,
     pub resyncs: BTreeMap<&'static str, u64>,
     pub inexact_counts: u64,
+    /// Polls whose per-user gauges were not exact as of the poll they show.
     pub inexact_users: u64,
+    /// Polls whose per-user gauges showed an earlier poll's set, and the oldest, in minutes.
+    pub stale_users: (u64, i64),
     pub restart_polls: Vec<u64>,
 }
 
@@ -94,12 +95,6 @@ impl DayFigures {
     }
 }
 
-/// One exporter of the day: its store and poller.
-struct Exporter {
-    store: Arc<Store>,
-    poller: Arc<Poller>,
-}
-
 async fn start(address: &str, clock: &Clock, dir: &std::path::Path) -> Exporter {
     let settings = super::settings(&format!("http://{address}/v2"), Strategy::Auto);
     let mut config = super::config(PROJECT, SECRET, settings, clock.clone());
@@ -108,11 +103,7 @@ async fn start(address: &str, clock: &Clock, dir: &std::path::Path) -> Exporter 
         save_interval: Duration::from_secs(300),
     });
     // Each exporter's tasks live as long as the bench: a crash leaves them idle, not running.
-    let app = App::build(config, &CancellationToken::new())
-        .await
-        .expect("exporter builds");
-    let (store, poller) = app.project(PROJECT).expect("the project is polled");
-    Exporter { store, poller }
+    super::start(&config, PROJECT, &CancellationToken::new()).await
 }
 
 /// Runs the day of `minutes` minutes on `params`, keeping state in `dir`; prints and returns
@@ -138,6 +129,7 @@ pub async fn day(
     let mut ticker = tokio::time::interval(MINUTE);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut counting_from = None;
+    let mut users = super::UsersCheck::default();
     for minute in 0..minutes {
         ticker.tick().await;
         if minute == events.graceful || minute == events.crash {
@@ -163,16 +155,15 @@ pub async fn day(
         }
         let restarted = minute == events.graceful || minute == events.crash;
         figures.note(&report, restarted, &mut steady);
-        let published = exporter
-            .store
-            .snapshot()
-            .expect("published")
-            .summary
-            .clone();
+        let published = exporter.store.snapshot().expect("published");
         let truth = sim.expected(report.now_ms, &windows, 10);
-        figures.inexact_counts += u64::from(counts_only(&published) != counts_only(&truth));
-        figures.inexact_users += u64::from(check_users && published != truth);
+        figures.inexact_counts += u64::from(counts_only(&published.summary) != counts_only(&truth));
+        if check_users {
+            let (exact, _) = users.exact(&published, &truth, report.now_ms);
+            figures.inexact_users += u64::from(!exact);
+        }
     }
+    figures.stale_users = (users.stale_polls, users.stalest_minutes);
     shutdown.cancel();
     figures.steady_avg = steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64;
     let polls_after_first = minutes - counting_from.unwrap_or(0) - 1;
@@ -198,13 +189,6 @@ impl DayFigures {
     }
 }
 
-/// `summary` without its per-user fields.
-fn counts_only(summary: &Summary) -> Summary {
-    let mut counts = summary.clone();
-    counts.take_users_from(&Summary::default());
-    counts
-}
-
 /// The most arrivals within any 60 seconds, and how long after the first arrival that minute
 /// began.
 fn most_in_a_minute(arrivals: &[Instant]) -> (usize, Duration) {
@@ -225,7 +209,10 @@ fn most_in_a_minute(arrivals: &[Instant]) -> (usize, Duration) {
 fn print(figures: &DayFigures, polls_after_first: u32, checked_users: bool) {
     let avg = figures.requests_after_first as f64 / f64::from(polls_after_first.max(1));
     let users = match checked_users {
-        true => figures.inexact_users.to_string(),
+        true => format!(
+            "{} (as of the poll they show; an earlier poll's at {} polls, at most {} minutes old)",
+            figures.inexact_users, figures.stale_users.0, figures.stale_users.1
+        ),
         false => "not checked (too slow at this size)".to_owned(),
     };
     println!(

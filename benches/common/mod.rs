@@ -1,5 +1,6 @@
-//! What the benches share: reading a process's memory from `/proc`, and an exporter config
-//! that polls a simulator at the documented budget, and child processes ([`process`]). Each
+//! What the benches share: reading a process's memory from `/proc`, an exporter config that
+//! polls a simulator at the documented budget and the exporter built from it, and child
+//! processes ([`process`]). Each
 //! bench uses a part of it.
 #![allow(dead_code)]
 
@@ -11,11 +12,14 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use corbado_exporter::aggregate::Summary;
+use corbado_exporter::app::App;
 use corbado_exporter::clock::Clock;
 use corbado_exporter::config::{Config, LogLevel, Settings};
-use corbado_exporter::poller::Strategy;
+use corbado_exporter::poller::{Poller, Strategy};
 use corbado_exporter::secret::Secret;
 use corbado_exporter::simulator::{Params, Population, Simulator};
+use corbado_exporter::snapshot::{Snapshot, Store};
 use tokio_util::sync::CancellationToken;
 
 /// A project's settings: `strategy` against `api_url`, 5 requests/s, a poll a minute.
@@ -35,6 +39,62 @@ pub fn config(project_id: &str, secret: &str, settings: Settings, clock: Clock) 
     config.clock = clock;
     config.auto_reload_interval = Duration::ZERO;
     config
+}
+
+/// An exporter in this process: its app (for a reload), and one project's store and poller.
+pub struct Exporter {
+    pub app: App,
+    pub store: Arc<Store>,
+    pub poller: Arc<Poller>,
+}
+
+/// Builds the exporter of `config`, which polls `project_id`, until `shutdown`.
+pub async fn start(config: &Config, project_id: &str, shutdown: &CancellationToken) -> Exporter {
+    let app = App::build(config.clone(), shutdown)
+        .await
+        .expect("exporter builds");
+    let (store, poller) = app.project(project_id).expect("the project is polled");
+    Exporter { app, store, poller }
+}
+
+/// The per-user gauges checked against the poll whose set they say they show
+/// (`corbado_exporter_active_set_timestamp_seconds`): a catch-up in slices or a paced resync
+/// leaves an earlier poll's set published, which must have been exact then.
+#[derive(Default)]
+pub struct UsersCheck {
+    /// The truth's per-user fields, by the `now` of each poll.
+    truths: std::collections::BTreeMap<i64, Summary>,
+    /// Polls whose gauges showed an earlier poll's set, and the oldest such set, in minutes.
+    pub stale_polls: u64,
+    pub stalest_minutes: i64,
+}
+
+impl UsersCheck {
+    /// Notes `truth`, the poll's at `now_ms`, and returns whether `snapshot`'s per-user gauges
+    /// are exact as of the poll they show, and how many minutes old that poll is.
+    pub fn exact(&mut self, snapshot: &Snapshot, truth: &Summary, now_ms: i64) -> (bool, i64) {
+        self.truths.insert(now_ms, users_only(truth));
+        let shown_ms = snapshot.users.as_ref().map_or(0, |u| u.now_ms);
+        let minutes = (now_ms - shown_ms) / 60_000;
+        self.stale_polls += u64::from(minutes > 0);
+        self.stalest_minutes = self.stalest_minutes.max(minutes);
+        let exact = self.truths.get(&shown_ms) == Some(&users_only(&snapshot.summary));
+        (exact, minutes)
+    }
+}
+
+/// The per-user fields of `summary` alone.
+pub fn users_only(summary: &Summary) -> Summary {
+    let mut users = Summary::default();
+    users.take_users_from(summary);
+    users
+}
+
+/// `summary` without its per-user fields.
+pub fn counts_only(summary: &Summary) -> Summary {
+    let mut counts = summary.clone();
+    counts.take_users_from(&Summary::default());
+    counts
 }
 
 /// `(VmRSS, VmHWM)` of process `pid` (this one when `None`), in KiB; zeros where unreadable.

@@ -331,6 +331,22 @@ impl ActiveSet {
         self.sessions.capacity() * slot + users + self.per_user.capacity() * 8
     }
 
+    /// A set of one user's sessions, one created at each of `created_s` (Unix seconds, a
+    /// quarter second in), none expiring: the fixture of the repair and re-page tests.
+    #[cfg(test)]
+    pub(crate) fn created_at(created_s: &[i64]) -> ActiveSet {
+        let mut set = ActiveSet::default();
+        for (i, &c) in created_s.iter().enumerate() {
+            set.upsert(Held {
+                id_hash: i as u64,
+                user_id: "u",
+                created_ms: c * 1000 + 250,
+                expires_ms: i64::MAX,
+            });
+        }
+        set
+    }
+
     fn intern(&mut self, user_id: &str) -> u32 {
         if let Some(&index) = self.user_index.get(user_id) {
             return index;

@@ -354,25 +354,11 @@ pub(super) fn slice_share(held: usize, verify_every: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::Held;
-
-    fn set_of(created_s: &[i64]) -> ActiveSet {
-        let mut set = ActiveSet::default();
-        for (i, &c) in created_s.iter().enumerate() {
-            set.upsert(Held {
-                id_hash: i as u64,
-                user_id: "u",
-                created_ms: c * 1000 + 250,
-                expires_ms: i64::MAX,
-            });
-        }
-        set
-    }
 
     #[test]
     fn the_rolling_check_covers_every_held_session_within_a_cycle_and_wraps() {
         let created: Vec<i64> = (0..100).map(|i| 1_000 + i * 7).collect();
-        let set = set_of(&created);
+        let set = ActiveSet::created_at(&created);
         let mut check = RollingCheck::default();
         let mut seen = vec![0u32; created.len()];
         let mut slices = 0;
@@ -397,7 +383,7 @@ mod tests {
     #[test]
     fn every_pass_after_the_first_moves_the_boundaries() {
         let created: Vec<i64> = (0..1_000).map(|i| 1_000 + i).collect();
-        let set = set_of(&created);
+        let set = ActiveSet::created_at(&created);
         let mut check = RollingCheck::default();
         let mut firsts = Vec::new();
         for _ in 0..4 {
@@ -417,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_second_holding_more_than_a_share_still_moves_the_check_on() {
-        let set = set_of(&[5; 50]);
+        let set = ActiveSet::created_at(&[5; 50]);
         let mut check = RollingCheck::default();
         let first = check.next_slice(&set, 10, 100);
         let second = check.next_slice(&set, 10, 100);
@@ -428,7 +414,7 @@ mod tests {
     #[test]
     fn the_index_counts_and_cuts_as_the_set_does_and_follows_a_replaced_range() {
         let created: Vec<i64> = (0..200).map(|i| 1_000 + i / 2).collect();
-        let set = set_of(&created);
+        let set = ActiveSet::created_at(&created);
         let mut index = CreatedIndex::of(&set);
         for range in [
             CreatedRange::ALL,

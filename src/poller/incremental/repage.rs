@@ -168,26 +168,12 @@ impl Incremental {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::Held;
     use std::time::Duration;
-
-    fn set_of(created_s: &[i64]) -> ActiveSet {
-        let mut set = ActiveSet::default();
-        for (i, &c) in created_s.iter().enumerate() {
-            set.upsert(Held {
-                id_hash: i as u64,
-                user_id: "u",
-                created_ms: c * 1000 + 250,
-                expires_ms: i64::MAX,
-            });
-        }
-        set
-    }
 
     #[test]
     fn a_pass_re_pages_every_held_session_in_creation_order_and_starts_over() {
         let created: Vec<i64> = (0..100).map(|i| 1_000 + i * 7).collect();
-        let set = set_of(&created);
+        let set = ActiveSet::created_at(&created);
         let mut cursor = RepageCursor::starting(0);
         let mut seen = vec![0u32; created.len()];
         let mut slices = 0;
@@ -211,7 +197,7 @@ mod tests {
     #[test]
     fn a_restart_goes_on_about_where_the_pass_had_got_to() {
         let created: Vec<i64> = (0..1_000).map(|i| 1_000 + i).collect();
-        let set = set_of(&created);
+        let set = ActiveSet::created_at(&created);
         let hour = 3_600_000;
         let halfway = RepageCursor::resumed(&set, 0, 2 * hour, hour);
         assert_eq!(halfway.after_s, Some(1_499));
