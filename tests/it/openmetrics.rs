@@ -165,14 +165,7 @@ async fn by_default_the_openmetrics_page_has_exactly_the_series_of_the_text_page
     assert_eq!(series(&openmetrics), series(&text));
     assert_eq!(openmetrics.len(), text.len());
     // The process metrics are there, once, without project_id, in both.
-    for name in [
-        "process_cpu_seconds_total",
-        "process_resident_memory_bytes",
-        "process_virtual_memory_bytes",
-        "process_open_fds",
-        "process_max_fds",
-        "process_start_time_seconds",
-    ] {
+    for name in crate::promtool::PROCESS_FAMILIES {
         for samples in [&text, &openmetrics] {
             let found: Vec<&Sample> = samples.iter().filter(|s| s.name == name).collect();
             assert_eq!(found.len(), 1, "{name}");
