@@ -10,8 +10,10 @@ use crate::projects::{file_config, project_sim, projects_yaml};
 
 /// Every family the contract names (histograms by their own name), for a project polled with
 /// `--storage.path` whose state was saved, and the process metrics.
-const FAMILIES: [&str; 28] = [
+const FAMILIES: [&str; 30] = [
     "corbado_sessions",
+    "corbado_sessions_created_total",
+    "corbado_sessions_ended_total",
     "corbado_sessions_created_in_window",
     "corbado_sessions_expiring_in_window",
     "corbado_sessions_expired_in_window",
