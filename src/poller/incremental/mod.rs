@@ -24,6 +24,7 @@
 //! - this file: what the strategy keeps between polls, and the order of one poll (follow the
 //!   changes, prove, repair, or resync);
 //! - [`changes`]: how the changed sessions and those past their expiry update the set;
+//! - [`seen`]: what the exporter saw begin and end, for the counters of both;
 //! - [`proof`]: whether the set is the API's;
 //! - [`mend`]: where a repair goes, and what it may spend.
 
@@ -31,6 +32,7 @@ mod changes;
 mod mend;
 mod proof;
 mod repage;
+mod seen;
 
 use anyhow::Context as _;
 
@@ -43,10 +45,11 @@ use crate::corbado::{Filter, Pager, Status};
 use crate::journal::Repairs;
 use crate::metrics::ExporterMetrics;
 use crate::storage::{Saved, SyncTimes};
-use changes::{Applied, Seen};
+use changes::Applied;
 use mend::repair_budget;
 use repage::{pass_ms, RepageCursor};
 pub use repage::{poll_budget, REQUESTS_PER_MINUTE};
+use seen::Seen;
 
 /// Why the active sessions were re-paged in full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
