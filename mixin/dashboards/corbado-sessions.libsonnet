@@ -341,12 +341,28 @@
             title='Sessions created and ended per minute',
             w=12,
             h=8,
-            description='Derived from the gauges: the growth of each ended status over 15 minutes, and of all '
-                        + 'sessions for created, divided by 15. Revocation or expiry spikes stand out here '
-                        + 'first; the alerts judge them against the daily average.',
+            description='What the exporter saw created and end over 15 minutes, divided by 15: the counters '
+                        + 'where it keeps an active set (a revocation that deletes the session shows as '
+                        + '"ended: deleted"), else, under filter and scan, the growth of the gauges. '
+                        + 'Revocation or expiry spikes stand out here first; the alerts judge them against '
+                        + 'the daily average.',
             targets=[
-              target('clamp_min(sum(delta(corbado_sessions{%(sel)s}[15m])), 0) / 15', 'created'),
-              target('sum by (status) (clamp_min(delta(corbado_sessions{%(sel)s, status=~"revoked|expired|logged_out|inactivity_reached"}[15m]), 0)) / 15', 'ended: {{status}}'),
+              target(|||
+                sum(
+                  increase(corbado_sessions_created_total{%(sel)s}[15m])
+                  or
+                  clamp_min(sum without (status) (delta(corbado_sessions{%(sel)s}[15m])), 0)
+                    unless on (job, instance, project_id) corbado_sessions_created_total{%(sel)s}
+                ) / 15
+              |||, 'created'),
+              target(|||
+                sum by (status) (
+                  increase(corbado_sessions_ended_total{%(sel)s}[15m])
+                  or
+                  clamp_min(delta(corbado_sessions{%(sel)s, status=~"revoked|expired|logged_out|inactivity_reached"}[15m]), 0)
+                    unless on (job, instance, project_id) corbado_sessions_ended_total{%(sel)s}
+                ) / 15
+              |||, 'ended: {{status}}'),
             ],
           ),
           timeseries(
