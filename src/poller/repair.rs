@@ -323,23 +323,37 @@ impl RollingCheck {
         } else {
             share
         };
-        let floor = after_s.map_or(i64::MIN, |a| a.saturating_add(2));
-        let end = set
-            .created_after_nth(after_s, share)
-            .map(|second| second.max(floor))
-            .filter(|&second| second < now_s);
-        match end {
-            Some(before_s) => {
-                // The next slice reaches one second back, as split pieces do.
-                self.after_s = Some(before_s - 1);
-                CreatedRange::between(after_s, Some(before_s))
-            }
-            None => {
-                (self.after_s, self.slice) = (None, 0);
-                self.pass += 1;
-                CreatedRange::between(after_s, Some(now_s))
-            }
+        let (range, next) = slice_after(set, after_s, share, now_s);
+        self.after_s = next;
+        if next.is_none() {
+            self.slice = 0;
+            self.pass += 1;
         }
+        range
+    }
+}
+
+/// The slice of `set` after second `after_s` (`None`: from the oldest held session) that holds
+/// the next `share` sessions, never past `now_s`; and where the slice after it starts (`None`:
+/// this one reached `now_s`, and a pass is over). A slice reaches one second back, as split
+/// pieces do. The rolling check and the rolling re-page both walk the set so.
+pub(super) fn slice_after(
+    set: &ActiveSet,
+    after_s: Option<i64>,
+    share: usize,
+    now_s: i64,
+) -> (CreatedRange, Option<i64>) {
+    let floor = after_s.map_or(i64::MIN, |a| a.saturating_add(2));
+    let end = set
+        .created_after_nth(after_s, share)
+        .map(|second| second.max(floor))
+        .filter(|&second| second < now_s);
+    match end {
+        Some(before_s) => (
+            CreatedRange::between(after_s, Some(before_s)),
+            Some(before_s - 1),
+        ),
+        None => (CreatedRange::between(after_s, Some(now_s)), None),
     }
 }
 

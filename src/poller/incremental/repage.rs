@@ -11,7 +11,7 @@
 //! that passed its proof, marked by their own timestamp; they are published again as soon as
 //! the set passes (often before the pass ends: what was wrong may lie early in it).
 
-use super::super::repair::{self, slice_share};
+use super::super::repair::{self, slice_after, slice_share};
 use super::super::PollSettings;
 use super::{Incremental, ResyncReason};
 use crate::aggregate::{ActiveSet, CreatedRange};
@@ -71,23 +71,9 @@ impl RepageCursor {
         share: usize,
         now_s: i64,
     ) -> (CreatedRange, bool) {
-        let after_s = self.after_s;
-        let floor = after_s.map_or(i64::MIN, |a| a.saturating_add(2));
-        let end = set
-            .created_after_nth(after_s, share)
-            .map(|second| second.max(floor))
-            .filter(|&second| second < now_s);
-        match end {
-            Some(before_s) => {
-                // The next slice reaches one second back, as split pieces do.
-                self.after_s = Some(before_s - 1);
-                (CreatedRange::between(after_s, Some(before_s)), false)
-            }
-            None => {
-                self.after_s = None;
-                (CreatedRange::between(after_s, Some(now_s)), true)
-            }
-        }
+        let (range, next) = slice_after(set, self.after_s, share, now_s);
+        self.after_s = next;
+        (range, next.is_none())
     }
 }
 
