@@ -184,11 +184,12 @@ fn signed_body(bytes: &[u8]) -> Result<&[u8], Rejected> {
     let body_len = usize::try_from(header.u64()?).map_err(|_| Rejected::Truncated)?;
     let signed = MAGIC.len() + 12;
     let end = signed.checked_add(body_len).ok_or(Rejected::Truncated)?;
-    if bytes.len() < end + DIGEST_LEN {
+    let total = end.checked_add(DIGEST_LEN).ok_or(Rejected::Truncated)?;
+    if bytes.len() < total {
         return Err(Rejected::Truncated);
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, &bytes[..end]);
-    if digest.as_ref() != &bytes[end..end + DIGEST_LEN] || bytes.len() != end + DIGEST_LEN {
+    if digest.as_ref() != &bytes[end..total] || bytes.len() != total {
         return Err(Rejected::Checksum);
     }
     Ok(&bytes[signed..end])
@@ -381,6 +382,11 @@ mod tests {
         assert_eq!(check(&bytes[..bytes.len() - 1]), Some(Rejected::Truncated));
         assert_eq!(check(&bytes[..10]), Some(Rejected::Truncated));
         assert_eq!(check(b"{}"), Some(Rejected::NotAStateFile));
+        // A body length that, with the digest after it, would pass the end of memory.
+        let mut huge = bytes.clone();
+        let at = MAGIC.len() + 4;
+        huge[at..at + 8].copy_from_slice(&(u64::MAX - 40).to_le_bytes());
+        assert_eq!(check(&huge), Some(Rejected::Truncated));
         let mut flipped = bytes.clone();
         let middle = flipped.len() / 2;
         flipped[middle] ^= 0x01;

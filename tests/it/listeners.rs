@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::status::dump_dom;
 use corbado_exporter::app::App;
 use corbado_exporter::poller::Strategy;
 use corbado_exporter::server::Paths;
@@ -155,7 +156,7 @@ async fn chromium_resolves_every_link_of_the_status_page_under_a_prefix() {
     let profile = scratch.path().join("profile");
     // Without the trailing slash: Chromium follows the redirect to the page.
     let page_url = format!("http://{}/corbado", app.address);
-    let dom = dump_dom(&profile, &page_url).await;
+    let (dom, _) = dump_dom(&profile, &page_url).await;
     assert!(dom.contains("id=\"project-pro-test\""), "{dom}");
     let base = reqwest::Url::parse(&format!("{page_url}/")).expect("a URL");
     let links = hrefs(&dom);
@@ -166,7 +167,7 @@ async fn chromium_resolves_every_link_of_the_status_page_under_a_prefix() {
             target.path().starts_with("/corbado/"),
             "{link} leaves the prefix"
         );
-        let shown = dump_dom(&profile, target.as_str()).await;
+        let (shown, _) = dump_dom(&profile, target.as_str()).await;
         let status = reqwest::get(target.clone())
             .await
             .expect("an answer")
@@ -174,26 +175,6 @@ async fn chromium_resolves_every_link_of_the_status_page_under_a_prefix() {
         assert_eq!(status, 200, "{link} -> {target}: {shown}");
         assert!(!shown.trim().is_empty(), "{target} showed nothing");
     }
-}
-
-/// What headless Chromium makes of `url`: its DOM once loaded.
-async fn dump_dom(profile: &std::path::Path, url: &str) -> String {
-    let (profile, url) = (profile.to_owned(), url.to_owned());
-    let output = tokio::task::spawn_blocking(move || {
-        crate::status::chromium(&profile)
-            .arg("--dump-dom")
-            .arg(url)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[tokio::test]

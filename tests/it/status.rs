@@ -132,6 +132,20 @@ pub fn chromium(profile: &std::path::Path) -> Command {
     command
 }
 
+/// What headless Chromium makes of `url`: its DOM once loaded, and what it logged (its console
+/// included). Fails when Chromium does.
+pub async fn dump_dom(profile: &std::path::Path, url: &str) -> (String, String) {
+    let (profile, url) = (profile.to_owned(), url.to_owned());
+    let output =
+        tokio::task::spawn_blocking(move || chromium(&profile).arg("--dump-dom").arg(url).output())
+            .await
+            .expect("join")
+            .expect("chromium runs");
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "chromium failed: {log}");
+    (String::from_utf8_lossy(&output.stdout).into_owned(), log)
+}
+
 #[tokio::test]
 async fn chromium_renders_the_status_page_on_a_phone_without_a_policy_violation() {
     if !tool_available("chromium") {
@@ -142,23 +156,7 @@ async fn chromium_renders_the_status_page_on_a_phone_without_a_policy_violation(
     // Owned: each blocking task below takes a copy.
     let dir = scratch.path().to_owned();
     let url = app.url("/");
-    let dom = tokio::task::spawn_blocking({
-        let (dir, url) = (dir.clone(), url.clone());
-        move || {
-            chromium(&dir.join("profile"))
-                .arg("--dump-dom")
-                .arg(url)
-                .output()
-        }
-    })
-    .await
-    .expect("join")
-    .expect("chromium runs");
-    let (html, log) = (
-        String::from_utf8_lossy(&dom.stdout).into_owned(),
-        String::from_utf8_lossy(&dom.stderr).into_owned(),
-    );
-    assert!(dom.status.success(), "chromium failed: {log}");
+    let (html, log) = dump_dom(&dir.join("profile"), &url).await;
     assert!(html.contains("id=\"project-pro-test\""), "{html}");
     assert!(html.contains("auto (the last poll: incremental)"));
     assert_eq!(html.matches("<tr><td>").count(), 3, "{html}");
