@@ -172,18 +172,10 @@ impl Published {
         let created = self.page.created_samples;
         let instance =
             openmetrics::encode_with(&self.instance.families(), created.then_some(self.started_s));
-        // A store writes `_created` whatever the flag says; dropped here unless asked for.
         let parts: Vec<String> = self
             .stores()
             .iter()
-            .map(|store| {
-                let part = store.openmetrics();
-                if created {
-                    part
-                } else {
-                    openmetrics::without_created(&part)
-                }
-            })
+            .map(|store| store.openmetrics(created))
             .collect();
         let mut texts: Vec<&str> = vec![&instance];
         texts.extend(parts.iter().map(String::as_str));

@@ -268,9 +268,9 @@ impl Store {
         exposition
     }
 
-    /// The same series as [`Store::render`], in OpenMetrics (without `# EOF`); counters and
-    /// histograms count from when the store was made.
-    pub fn openmetrics(&self) -> String {
+    /// The same series as [`Store::render`], in OpenMetrics (without `# EOF`); with `created`,
+    /// the `_created` samples of counters and histograms (when the store was made).
+    pub fn openmetrics(&self, created: bool) -> String {
         let mut families = self.metrics.families();
         let fresh = self.freshness();
         if let Some(snapshot) = self.snapshot() {
@@ -281,7 +281,7 @@ impl Store {
                 families.extend(users.families.iter().cloned());
             }
         }
-        openmetrics::encode(&families, self.started_s)
+        openmetrics::encode_with(&families, created.then_some(self.started_s))
     }
 
     /// The whole exposition, rendered now: the exporter's own series, then the counted session

@@ -9,8 +9,7 @@
 //! `_created` samples of counters and histograms come only with `--web.enable-created-samples`:
 //! a Prometheus without the `created-timestamp-zero-ingestion` feature (the default) stores each
 //! as a series of its own, so by default the page holds exactly the series of the text format.
-//! A project's store always writes them ([`encode`]); the page drops them with
-//! [`without_created`] unless asked for, so that the store need not know the flag.
+//! Each part of the page is written with them or without them as the page asks ([`encode_with`]).
 
 use std::fmt::Write as _;
 
@@ -26,43 +25,12 @@ const GAUGE_HISTOGRAMS: [&str; 1] = ["corbado_active_sessions_per_user"];
 /// Units a family name may end in, as OpenMetrics writes them.
 const UNITS: [&str; 2] = ["seconds", "bytes"];
 
-/// `families` as OpenMetrics text, without `# EOF`, with a `_created` sample for every counter
-/// and histogram: `created_s` is the Unix time they started counting.
-pub fn encode(families: &[MetricFamily], created_s: f64) -> String {
-    encode_with(families, Some(created_s))
-}
-
 /// `families` as OpenMetrics text, without `# EOF`; `_created` samples (at `created_s`) only
 /// when it is `Some`.
 pub fn encode_with(families: &[MetricFamily], created_s: Option<f64>) -> String {
     let mut out = String::new();
     for family in families {
         family_text(&mut out, family, created_s);
-    }
-    out
-}
-
-/// `text` (written by [`encode`], merged or not) without the `_created` samples of its counters
-/// and histograms. Only a sample named exactly `<family>_created` of a `counter` or `histogram`
-/// family goes: a gauge whose name ends in `_created` stays.
-pub fn without_created(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    // The `<family>_created` name of the family being read, if it is a counter or histogram.
-    let mut created_name = String::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            created_name.clear();
-            if let Some((family, "counter" | "histogram")) = rest.split_once(' ') {
-                created_name = format!("{family}_created");
-            }
-        } else if !created_name.is_empty() && !line.starts_with('#') {
-            let name = line.split(['{', ' ']).next().unwrap_or(line);
-            if name == created_name {
-                continue;
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
     }
     out
 }
@@ -222,7 +190,7 @@ mod tests {
         ] {
             registry.register(collector).expect("register");
         }
-        let text = encode(&registry.gather(), 1_700_000_000.0);
+        let text = encode_with(&registry.gather(), Some(1_700_000_000.0));
         assert_eq!(
             text,
             "# HELP x_duration_seconds A\\\\B\n# TYPE x_duration_seconds gauge\n\
@@ -235,24 +203,9 @@ mod tests {
              # HELP x_requests Requests \\\"made\\\".\n# TYPE x_requests counter\n\
              x_requests_total 3\nx_requests_created 1700000000\n"
         );
-        // Without `_created`: written so, or dropped from a page that has them, alike.
+        // Without `_created`: the same lines but those.
         let plain = encode_with(&registry.gather(), None);
-        assert_eq!(without_created(&text), plain);
         assert!(!plain.contains("_created"), "{plain}");
         assert_eq!(plain.lines().count(), text.lines().count() - 2);
-    }
-
-    #[test]
-    fn only_the_created_samples_of_counters_and_histograms_are_dropped() {
-        let text = "# HELP a_created A gauge named so.\n# TYPE a_created gauge\na_created 5\n\
-                    # HELP b B.\n# TYPE b counter\nb_total{x=\"1\"} 2\nb_created{x=\"1\"} 9\n\
-                    # HELP b_created C.\n# TYPE b_created counter\nb_created_total 1\n\
-                    b_created_created 9\n";
-        assert_eq!(
-            without_created(text),
-            "# HELP a_created A gauge named so.\n# TYPE a_created gauge\na_created 5\n\
-             # HELP b B.\n# TYPE b counter\nb_total{x=\"1\"} 2\n\
-             # HELP b_created C.\n# TYPE b_created counter\nb_created_total 1\n"
-        );
     }
 }
