@@ -381,12 +381,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_corbado-exporter");
 pub fn exporter(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args);
+    without_corbado_env(&mut command);
+    command
+}
+
+/// Keeps the developer's CORBADO_* variables away from `command` (and what it runs).
+pub fn without_corbado_env(command: &mut Command) {
     for (key, _) in std::env::vars() {
         if key.starts_with("CORBADO_") {
             command.env_remove(key);
         }
     }
-    command
 }
 
 /// The exporter binary polling project `PROJECT` at `api_url` with `secret`, listening on a

@@ -14,14 +14,16 @@ use corbado_exporter::server::Paths;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    config, eventually, free_port, scratch_dir, spawn_app, spawn_sim, tool_available, Running,
-    TestApp, TestSim,
+    config, eventually, eventually_some, free_port, scratch_dir, spawn_app, spawn_sim,
+    tool_available, without_corbado_env, Running, TestApp, TestSim,
 };
 
 /// `GET http://{address}{path}` without following redirects: status, `Location`, body.
 async fn get(address: SocketAddr, path: &str) -> (u16, Option<String>, String) {
+    // The timeout only guards against a hang: a request an exporter never accepts fails.
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
         .build()
         .expect("a client");
     let response = client
@@ -182,29 +184,30 @@ async fn systemd_socket_activation_serves_on_the_socket_systemd_passes() {
     if !tool_available("systemd-socket-activate") {
         return;
     }
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut command = Command::new("systemd-socket-activate");
-    command.args(["-l", &listen, env!("CARGO_BIN_EXE_corbado-exporter")]);
-    // The exporter would bind :9877 if it ignored the socket; a port of its own proves it did not.
-    command.args([
-        "--web.systemd-socket",
-        "--demo",
-        "--web.listen-address",
-        "127.0.0.1:1",
-    ]);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CORBADO_") {
-            command.env_remove(key);
+    // systemd-socket-activate must be told its port; another test may take a free one first,
+    // so a port found taken is tried again with another.
+    let mut started = None;
+    for _ in 0..5 {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let running = Running::start(socket_activated(&listen));
+        let said = eventually_some(Duration::from_secs(30), "the socket to listen", || {
+            let log = running.log();
+            let said = if log.contains(&format!("Listening on {listen}")) {
+                Some(true)
+            } else {
+                log.contains("Address already in use").then_some(false)
+            };
+            async move { said }
+        })
+        .await;
+        if said {
+            started = Some((running, listen));
+            break;
         }
     }
-    let running = Running::start(command);
+    let (running, listen) = started.expect("a free port within five tries");
     // Once systemd-socket-activate listens, the first connection makes it exec the exporter,
     // which accepts that very connection from the socket it was passed.
-    eventually(Duration::from_secs(30), "the socket to listen", || async {
-        running.log().contains(&format!("Listening on {listen}"))
-    })
-    .await;
     let address: SocketAddr = listen.parse().expect("an address");
     let (status, _, body) = get(address, "/-/healthy").await;
     assert_eq!((status, body.as_str()), (200, "Healthy\n"));
@@ -213,4 +216,20 @@ async fn systemd_socket_activation_serves_on_the_socket_systemd_passes() {
     let (code, log) = running.terminate().await;
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains(&format!("address={listen}")), "{log}");
+}
+
+/// systemd-socket-activate listening on `listen` for the exporter in `--demo`, which is to take
+/// its socket. Were it to ignore the socket, it would listen on port 1 instead, and the requests
+/// to `listen` would go unanswered (their timeout fails them).
+fn socket_activated(listen: &str) -> Command {
+    let mut command = Command::new("systemd-socket-activate");
+    command.args(["-l", listen, env!("CARGO_BIN_EXE_corbado-exporter")]);
+    command.args([
+        "--web.systemd-socket",
+        "--demo",
+        "--web.listen-address",
+        "127.0.0.1:1",
+    ]);
+    without_corbado_env(&mut command);
+    command
 }
