@@ -169,6 +169,7 @@ pub async fn day(
     let polls_after_first = minutes - counting_from.unwrap_or(0) - 1;
     figures.busiest_minute(&sim.arrivals(), &events);
     print(&figures, polls_after_first, check_users);
+    figures.assert_targets(polls_after_first);
     figures
 }
 
@@ -206,6 +207,31 @@ fn most_in_a_minute(arrivals: &[Instant]) -> (usize, Duration) {
     (most, when)
 }
 
+impl DayFigures {
+    /// The day's average poll after the first complete set, against a steady one.
+    fn against_steady(&self, polls_after_first: u32) -> f64 {
+        let avg = self.requests_after_first as f64 / f64::from(polls_after_first.max(1));
+        avg / self.steady_avg.max(1.0)
+    }
+
+    /// Fails the bench where the day missed a target of the quiet-neighbour issue.
+    fn assert_targets(&self, polls_after_first: u32) {
+        assert_eq!(self.inexact_counts, 0, "polls with a count not exact");
+        assert_eq!(
+            self.inexact_users, 0,
+            "polls with a per-user gauge not exact"
+        );
+        assert!(
+            self.max_in_a_minute <= 100,
+            "{} requests in a minute",
+            self.max_in_a_minute
+        );
+        let against = self.against_steady(polls_after_first);
+        assert!(against <= 1.05, "the day's poll {against:.3}× a steady one");
+        assert_eq!(self.resyncs.get("error"), None, "a resync for an error");
+    }
+}
+
 fn print(figures: &DayFigures, polls_after_first: u32, checked_users: bool) {
     let avg = figures.requests_after_first as f64 / f64::from(polls_after_first.max(1));
     let users = match checked_users {
@@ -221,7 +247,7 @@ fn print(figures: &DayFigures, polls_after_first: u32, checked_users: bool) {
         figures.failed,
         figures.requests_after_first,
         figures.max_in_a_minute,
-        avg / figures.steady_avg.max(1.0),
+        figures.against_steady(polls_after_first),
         figures.steady_avg,
         figures.resyncs,
         figures.restart_polls,

@@ -14,8 +14,8 @@ use corbado_exporter::server::Paths;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    config, eventually, eventually_some, free_port, scratch_dir, spawn_app, spawn_sim,
-    tool_available, without_corbado_env, Running, TestApp, TestSim,
+    config, eventually_some, free_port, scratch_dir, spawn_app, spawn_sim, tool_available,
+    without_corbado_env, Running, TestApp, TestSim,
 };
 
 /// `GET http://{address}{path}` without following redirects: status, `Location`, body.
