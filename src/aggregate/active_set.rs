@@ -125,6 +125,9 @@ pub struct ActiveSet {
     per_user: Vec<u64>,
     /// Indexes whose user holds nothing any more, to be given to the next new user.
     free: Vec<u32>,
+    /// While recording ([`Self::record_removals`]): the sessions let go, as (creation ms, ID
+    /// hash), a session let go twice listed twice.
+    removed: Option<Vec<(i64, u64)>>,
 }
 
 impl ActiveSet {
@@ -175,10 +178,24 @@ impl ActiveSet {
         match self.sessions.remove(&id_hash) {
             Some(old) => {
                 self.release(old.user);
+                if let Some(removed) = &mut self.removed {
+                    removed.push((old.created_ms, id_hash));
+                }
                 true
             }
             None => false,
         }
+    }
+
+    /// From now on, notes every session let go, until [`Self::take_removals`].
+    pub fn record_removals(&mut self) {
+        self.removed = Some(Vec::new());
+    }
+
+    /// The sessions let go since [`Self::record_removals`] (none when not recording), and stops
+    /// recording.
+    pub fn take_removals(&mut self) -> Vec<(i64, u64)> {
+        self.removed.take().unwrap_or_default()
     }
 
     /// Stops holding every session created in `range`; returns how many were held.

@@ -170,6 +170,10 @@ impl Incremental {
             .sync_set(pager, settings, counts, (verify, spent), metrics)
             .await;
         let done = matches!(outcome, Ok(ActiveOutcome::Done(_)));
+        // What the repairs and the re-page slice let go vanished from the active list unseen,
+        // a failed poll's before its failure too: to be looked up.
+        let removed = self.set.take_removals();
+        self.seen.let_go(removed, &self.set);
         if done && self.resyncing.is_none() {
             // Within what the poll has left of the minute's budget (a paced resync spends all
             // of it: the vanished sessions wait for the first poll after it).
@@ -243,8 +247,8 @@ impl Incremental {
             return Ok(ActiveOutcome::Untrusted(why));
         }
         // What the repairs and the re-page slice below let go vanished from the active list
-        // unseen: the set before them, to compare with after.
-        self.seen.snapshot(&self.set);
+        // unseen: the set notes it as it goes.
+        self.set.record_removals();
         if self.resyncing.is_none() {
             self.check_and_repair(pager, settings, counts, &mut applied, metrics)
                 .await?;
@@ -273,8 +277,6 @@ impl Incremental {
             return Ok(ActiveOutcome::Untrusted(why));
         }
         applied.count_repairs(metrics);
-        // What the repairs and the re-page slice let go vanished from the active list unseen.
-        self.seen.vanished_from(&self.set);
         self.synced_from = Some(started);
         let mut done = self.done(settings, applied.received, resync, proven);
         done.repairs = applied.repairs;
@@ -331,7 +333,7 @@ impl Incremental {
                 SessionFacts::from_wire,
                 |session| {
                     if session.status == Some(Status::Active) {
-                        self.seen.note_resynced(&session, now);
+                        self.seen.note_created(&session, now);
                         fresh.apply(session);
                     } else {
                         not_active += 1;

@@ -93,6 +93,12 @@ impl Seen {
                 self.ended[i] += 1;
             }
         }
+        self.note_created(session, now_ms);
+    }
+
+    /// Notes a creation, if it is news: one seen by a resync too (active sessions only: one
+    /// that ended before it is not seen).
+    pub fn note_created(&mut self, session: &SessionFacts, now_ms: i64) {
         let news = self
             .created_after_ms
             .is_some_and(|after| session.created_ms > after && session.created_ms <= now_ms);
@@ -101,13 +107,7 @@ impl Seen {
         }
     }
 
-    /// Notes a creation seen by a resync (active sessions only: one that ended before it is
-    /// not seen).
-    pub fn note_resynced(&mut self, session: &SessionFacts, now_ms: i64) {
-        self.note(&ActiveSet::default(), session, now_ms);
-    }
-
-    /// Remembers what the set holds before a repair or a resync changes it, unless a snapshot
+    /// Remembers what the set holds before a resync replaces it, unless a snapshot
     /// of an earlier failed resync is still waiting (that set was cleared; this one is empty).
     pub fn snapshot(&mut self, set: &ActiveSet) {
         if self.before.is_none() {
@@ -119,8 +119,22 @@ impl Seen {
     /// The sessions of the snapshot that the set no longer holds vanished: to be looked up.
     pub fn vanished_from(&mut self, set: &ActiveSet) {
         let before = self.before.take().unwrap_or_default();
+        self.wait_for_lookup(before, set);
+    }
+
+    /// The sessions a poll's repairs and re-page `removed` (as the set recorded them, a session
+    /// let go twice listed twice) that the set no longer holds vanished: to be looked up. What
+    /// a repair lets go is found so in what it touched, with no copy of the whole set.
+    pub fn let_go(&mut self, mut removed: Vec<(i64, u64)>, set: &ActiveSet) {
+        removed.sort_unstable();
+        removed.dedup();
+        self.wait_for_lookup(removed, set);
+    }
+
+    /// Adds the `candidates` that `set` no longer holds to the sessions to look up.
+    fn wait_for_lookup(&mut self, candidates: Vec<(i64, u64)>, set: &ActiveSet) {
         self.vanished
-            .extend(before.into_iter().filter(|&(_, id)| !set.contains(id)));
+            .extend(candidates.into_iter().filter(|&(_, id)| !set.contains(id)));
         if self.vanished.len() > MAX_WAITING {
             let unseen = self.vanished.len() - MAX_WAITING;
             tracing::warn!(
@@ -299,6 +313,35 @@ mod tests {
             4,
             "a failed resync's snapshot is the one the next compares against"
         );
+    }
+
+    #[test]
+    fn what_a_poll_let_go_and_did_not_take_back_waits_once_to_be_looked_up() {
+        let mut set = ActiveSet::default();
+        for held in [active(1, 10, 9_000), active(2, 20, 9_000)] {
+            set.apply(held);
+        }
+        set.remove(1);
+        set.record_removals();
+        for _ in 0..2 {
+            set.remove(2);
+            set.apply(active(2, 20, 9_000));
+        }
+        set.remove(2);
+        set.remove(7);
+        set.apply(active(3, 30, 9_000));
+        set.remove(3);
+        set.apply(active(3, 30, 9_000));
+        let mut seen = Seen::default();
+        let removed = set.take_removals();
+        seen.let_go(removed, &set);
+        assert_eq!(
+            seen.vanished,
+            vec![(20_000, 2)],
+            "let go three times, once; taken back; not held; before the recording"
+        );
+        set.remove(3);
+        assert!(set.take_removals().is_empty(), "recording stopped");
     }
 
     #[test]
