@@ -46,13 +46,27 @@ pub(super) struct Plan {
 }
 
 /// `C(m, e)` of the module's model, memoised: the search over `k` at every level revisits the
-/// same sub-ranges many times.
-struct Model {
+/// same sub-ranges many times, and a repair asks for sub-ranges it has already priced.
+pub(super) struct Model {
     page_size: f64,
     memo: HashMap<(u64, u64), Plan>,
 }
 
 impl Model {
+    /// A model for walks of `page_size` sessions a page.
+    pub(super) fn new(page_size: u32) -> Self {
+        Model {
+            page_size: f64::from(page_size.max(1)),
+            memo: HashMap::new(),
+        }
+    }
+
+    /// How to go on with a range of `sessions` held sessions whose count is off by
+    /// `differences`: cut it (into how many pieces) or re-page it, and what that costs in all.
+    pub(super) fn range(&mut self, sessions: u64, differences: u64) -> Plan {
+        self.plan(sessions as f64, differences as f64)
+    }
+
     fn plan(&mut self, sessions: f64, differences: f64) -> Plan {
         let repage = Plan {
             cost: repage_cost(sessions, self.page_size),
@@ -87,11 +101,7 @@ impl Model {
 /// How to go on with a range of `sessions` held sessions whose count is off by `differences`:
 /// cut it (into how many pieces) or re-page it, and what that costs in all, by the model.
 pub(super) fn plan(sessions: u64, differences: u64, page_size: u32) -> Plan {
-    let mut model = Model {
-        page_size: f64::from(page_size.max(1)),
-        memo: HashMap::new(),
-    };
-    model.plan(sessions as f64, differences as f64)
+    Model::new(page_size).range(sessions, differences)
 }
 
 /// What locating and re-paging `differences` wrong sessions among `held` costs by the model,

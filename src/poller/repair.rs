@@ -85,16 +85,24 @@ pub(super) async fn repair(
     let mut repaired = Repaired::default();
     let mut work = differing;
     let mut index = CreatedIndex::of(set);
+    let mut model = locating::Model::new(pager.page_size());
     while let Some((range, counted)) = work.pop() {
         let held = index.count(&range);
         if held == counted {
             continue;
         }
         let pages = held.max(counted) / page_size + 1;
-        let plan = locating::plan(held.max(counted), held.abs_diff(counted), pager.page_size());
-        let cuts = match plan.pieces {
-            Some(pieces) if pages > whole_pages => index.cuts(&range, pieces as usize),
-            _ => Vec::new(),
+        // A range of at most `whole_pages` pages is re-paged whole, whatever the model says.
+        let pieces = (pages > whole_pages)
+            .then(|| {
+                model
+                    .range(held.max(counted), held.abs_diff(counted))
+                    .pieces
+            })
+            .flatten();
+        let cuts = match pieces {
+            Some(pieces) => index.cuts(&range, pieces as usize),
+            None => Vec::new(),
         };
         let spent = pager.attempts() - start;
         if !cuts.is_empty() {
