@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::Counted;
 use crate::config::Settings;
 use crate::corbado::{Status, DOCUMENTED_REQUESTS_PER_SECOND};
-use crate::poller::{locating_cost, Strategy};
+use crate::poller::{locating_cost, repage_share, Strategy};
 
 /// Every strategy's cost for one project.
 #[derive(Debug, Serialize)]
@@ -130,12 +130,11 @@ impl Costs {
 /// Requests of the rolling re-page's slice a poll: a quarter more than an even share of the
 /// active sessions over the polls of one `--poll.resync-interval` (none when it is `0`).
 fn repage_slice(settings: &Settings, active: u64) -> u64 {
-    if settings.resync_interval.is_zero() {
-        return 0;
+    let held = usize::try_from(active).unwrap_or(usize::MAX);
+    match repage_share(held, settings.resync_interval, settings.poll_interval) {
+        0 => 0,
+        share => share as u64 / u64::from(settings.page_size.max(1)) + 1,
     }
-    let polls = settings.resync_interval.as_secs() / settings.poll_interval.as_secs().max(1);
-    let share = (active * 5 / 4).div_ceil(polls.max(1));
-    share / u64::from(settings.page_size.max(1)) + 1
 }
 
 /// The shortest interval at which `requests` per poll plus `resync` requests per

@@ -45,7 +45,7 @@ pub use crate::journal::Repairs;
 use crate::snapshot::Store;
 use bookkeeping::check_duplicates;
 use counts::{Counted, Counts, Verify};
-pub use incremental::{poll_budget, ResyncReason, REQUESTS_PER_MINUTE};
+pub use incremental::{poll_budget, repage_share, ResyncReason, REQUESTS_PER_MINUTE};
 pub use locating::locating_cost;
 pub use repair::RepairReason;
 pub use state::StateSettings;

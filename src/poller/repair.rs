@@ -365,6 +365,12 @@ pub(super) fn slice_after(
     }
 }
 
+/// Polls every `interval` in one `span` (a verify or resync interval): the slices that cover
+/// the set in it. An interval under a second counts as one second.
+pub(super) fn polls_in(span: std::time::Duration, interval: std::time::Duration) -> u64 {
+    span.as_secs() / interval.as_secs().max(1)
+}
+
 /// Held sessions the rolling check must count a poll so that every one is counted within
 /// `verify_every` polls: a quarter more than an even share, for the sessions that arrive
 /// meanwhile.

@@ -2,11 +2,9 @@
 //! locating a failed proof's difference, and the rolling check's slice a poll. How a range is
 //! counted, cut and re-paged is [`super::super::repair`]'s.
 
-use std::time::Duration;
-
 use super::super::counts::Counts;
 use super::super::locating::locating_cost;
-use super::super::repair::{self, Located, Repaired};
+use super::super::repair::{self, polls_in, Located, Repaired};
 use super::super::PollSettings;
 use super::Incremental;
 use crate::aggregate::CreatedRange;
@@ -26,12 +24,6 @@ pub(super) fn repair_budget(active: u64, page_size: u32) -> u64 {
 /// only what it prices at most four fifths of a resync is located.
 fn worth_locating(cost: u64, budget: u64) -> bool {
     cost != 0 && cost.saturating_mul(5) <= budget.saturating_mul(4)
-}
-
-/// Polls in one `--poll.verify-interval`: the rolling check covers the set in that many slices.
-/// An interval under a second counts as one second.
-fn polls_per_verify(verify_interval: Duration, interval: Duration) -> u64 {
-    verify_interval.as_secs() / interval.as_secs().max(1)
 }
 
 impl Incremental {
@@ -71,7 +63,7 @@ impl Incremental {
         now_ms: i64,
         budget: u64,
     ) -> anyhow::Result<Option<Repaired>> {
-        let every = polls_per_verify(settings.verify_interval, settings.interval);
+        let every = polls_in(settings.verify_interval, settings.interval);
         let share = repair::slice_share(self.set.len(), every);
         let slice = self.rolling.next_slice(&self.set, share, now_ms / 1000);
         let mut differing = self.differing(pager, slice).await?;
@@ -112,6 +104,8 @@ impl Incremental {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -146,15 +140,15 @@ mod tests {
     #[test]
     fn the_rolling_check_spreads_the_set_over_the_polls_of_a_verify_interval() {
         let minute = Duration::from_secs(60);
-        assert_eq!(polls_per_verify(Duration::from_secs(3_600), minute), 60);
-        assert_eq!(polls_per_verify(Duration::from_secs(90), minute), 1);
+        assert_eq!(polls_in(Duration::from_secs(3_600), minute), 60);
+        assert_eq!(polls_in(Duration::from_secs(90), minute), 1);
         assert_eq!(
-            polls_per_verify(Duration::from_secs(10), Duration::from_millis(500)),
+            polls_in(Duration::from_secs(10), Duration::from_millis(500)),
             10,
             "a sub-second interval counts as a second"
         );
         assert_eq!(
-            polls_per_verify(Duration::ZERO, minute),
+            polls_in(Duration::ZERO, minute),
             0,
             "slice_share takes it as 1"
         );

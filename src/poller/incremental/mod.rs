@@ -48,7 +48,7 @@ use crate::storage::{Saved, SyncTimes};
 use changes::Applied;
 use mend::repair_budget;
 use repage::{pass_ms, RepageCursor};
-pub use repage::{poll_budget, REQUESTS_PER_MINUTE};
+pub use repage::{poll_budget, repage_share, REQUESTS_PER_MINUTE};
 use seen::Seen;
 
 /// Why the active sessions were re-paged in full.

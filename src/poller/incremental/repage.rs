@@ -11,7 +11,7 @@
 //! that passed its proof, marked by their own timestamp; they are published again as soon as
 //! the set passes (often before the pass ends: what was wrong may lie early in it).
 
-use super::super::repair::{self, slice_after, slice_share};
+use super::super::repair::{self, polls_in, slice_after, slice_share};
 use super::super::PollSettings;
 use super::{Incremental, ResyncReason};
 use crate::aggregate::{ActiveSet, CreatedRange};
@@ -77,6 +77,20 @@ impl RepageCursor {
     }
 }
 
+/// Held sessions the rolling re-page takes a poll, of `held`, so that every one is re-paged
+/// within `resync_interval` of polls every `interval` (see [`slice_share`]); 0 when the
+/// interval is 0 (no rolling re-page). What `check` prices, too.
+pub fn repage_share(
+    held: usize,
+    resync_interval: std::time::Duration,
+    interval: std::time::Duration,
+) -> usize {
+    if resync_interval.is_zero() {
+        return 0;
+    }
+    slice_share(held, polls_in(resync_interval, interval))
+}
+
 /// Requests one poll may spend: [`REQUESTS_PER_MINUTE`], or its share for a shorter interval.
 pub fn poll_budget(interval: std::time::Duration) -> u64 {
     let seconds = interval.as_secs().clamp(1, 60);
@@ -118,11 +132,11 @@ impl Incremental {
     ) -> anyhow::Result<Repaged> {
         let share = if self.resyncing.is_some() {
             paced_share(poll_budget(settings.interval), spent, pager.page_size())
-        } else if settings.resync_interval.is_zero() {
-            return Ok(Repaged::default());
         } else {
-            let polls = settings.resync_interval.as_secs() / settings.interval.as_secs().max(1);
-            slice_share(self.set.len(), polls)
+            match repage_share(self.set.len(), settings.resync_interval, settings.interval) {
+                0 => return Ok(Repaged::default()),
+                share => share,
+            }
         };
         let (range, pass_done) = self.repage_at.next_slice(&self.set, share, now_ms / 1000);
         let piece = repair::repage(pager, &mut self.set, &range).await?;
