@@ -122,11 +122,10 @@ impl Published {
             return merged;
         }
         let process = text_of(&Reading::now().families());
-        // Our own rendering is UTF-8.
-        let mut text = String::with_capacity(merged.plain.len() + process.len());
-        text.push_str(std::str::from_utf8(&merged.plain).unwrap_or_default());
-        text.push_str(&process);
-        Arc::new(Exposition::new(text))
+        let mut page = Vec::with_capacity(merged.plain.len() + process.len());
+        page.extend_from_slice(&merged.plain);
+        page.extend_from_slice(process.as_bytes());
+        Arc::new(Exposition::from_bytes(page))
     }
 
     /// The instance's and the projects' series, each family once: made anew only when a part

@@ -78,6 +78,11 @@ pub struct Exposition {
 
 impl Exposition {
     pub fn new(plain: String) -> Self {
+        Self::from_bytes(plain.into_bytes())
+    }
+
+    /// A page already joined from rendered parts, as bytes.
+    pub fn from_bytes(plain: Vec<u8>) -> Self {
         Exposition {
             plain: Bytes::from(plain),
             gzip: OnceLock::new(),
