@@ -197,6 +197,9 @@ impl Config {
             secret,
             secret_source: SecretSource::Given,
         };
+        // The CA bundle goes with the settings that name it.
+        config.ca = CaBundle::of(&settings.ca_file, "--corbado.ca-file")
+            .expect("the CA file the settings name is readable");
         config.settings = settings;
         config
     }
