@@ -141,7 +141,7 @@ impl Config {
                 .as_deref()
                 .map(read_key_file)
                 .transpose()?,
-            listen_addresses: args.listen_addresses,
+            listen_addresses: once_each(args.listen_addresses),
             systemd_socket: args.systemd_socket,
             paths: Paths::new(
                 &args.telemetry_path,
@@ -384,6 +384,16 @@ fn read_secret(
     }
 }
 
+/// `addresses` in their order, each once: an address given twice is listened on once, not
+/// refused as already in use by ourselves.
+fn once_each(addresses: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    addresses
+        .into_iter()
+        .filter(|address| seen.insert(address.clone()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,6 +414,12 @@ mod tests {
         assert_eq!(config.settings, Settings::default());
         assert_eq!(config.max_user_id_length, 128);
         assert_eq!(config.listen_addresses, ["0.0.0.0:9877"]);
+        let twice = ["b:1", "a:2", "b:1"].map(String::from).to_vec();
+        assert_eq!(
+            once_each(twice),
+            ["b:1", "a:2"],
+            "the first keeps its place"
+        );
         assert!(!config.systemd_socket);
         assert_eq!(config.paths, Paths::root("/metrics"));
         assert_eq!(config.shard, Shard::ALONE);
