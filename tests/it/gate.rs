@@ -17,32 +17,9 @@ use corbado_exporter::web_config::{LiveWebConfig, WebConfigFile};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{config, serve_on_loopback, spawn_app, spawn_sim, TestApp};
-
-/// A folder for one test's files, removed when the test ends, passed or failed.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("corbado-gate-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary folder");
-        Scratch(dir)
-    }
-
-    /// Writes a web config file and returns its path.
-    fn web_config(&self, text: &str) -> PathBuf {
-        let path = self.0.join("web.yml");
-        std::fs::write(&path, text).expect("write the web config");
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::helpers::{
+    config, serve_on_loopback, spawn_app, spawn_sim, status, write_web_config, TestApp,
+};
 
 /// `alice`'s bcrypt hash (cost 4: these tests count verifications, they do not time them).
 fn users(password: &str) -> String {
@@ -66,31 +43,15 @@ async fn exporter_with(web_config: PathBuf, enable_lifecycle: bool) -> TestApp {
     app
 }
 
-/// The status of `method url`, as `user:password` when given.
-async fn status(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    credentials: Option<(&str, &str)>,
-) -> u16 {
-    let mut request = client.request(method, url);
-    if let Some((user, password)) = credentials {
-        request = request.basic_auth(user, Some(password));
-    }
-    request.send().await.expect("an answer").status().as_u16()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_wrong_passwords_on_the_liveness_probe_is_refused_429_before_bcrypt() {
     // Regression: every `/-/` path skipped `rate_limit`, so each wrong password sent to
     // `/-/healthy` cost a bcrypt verification, without limit.
     const BURST: usize = 4;
-    let scratch = Scratch::new("flood");
-    let path = scratch.web_config(&format!(
-        "{}{}",
-        users("wonderland"),
-        rate_limit(BURST as u32)
-    ));
+    let (_dir, path) = write_web_config(
+        "web.yml",
+        &format!("{}{}", users("wonderland"), rate_limit(BURST as u32)),
+    );
     let app = exporter_with(path, false).await;
     let healthy = app.url("/-/healthy");
     let client = reqwest::Client::new();
@@ -146,8 +107,8 @@ async fn a_flood_of_wrong_passwords_on_the_liveness_probe_is_refused_429_before_
 async fn post_reload_is_rate_limited_and_reloading_does_not_refill_the_limit() {
     // Regression: `POST /-/reload` skipped `rate_limit` (and the request cap), and each reload
     // put a fresh, full bucket in force.
-    let scratch = Scratch::new("reload");
-    let app = exporter_with(scratch.web_config(&rate_limit(2)), true).await;
+    let (_dir, path) = write_web_config("web.yml", &rate_limit(2));
+    let app = exporter_with(path, true).await;
     let client = reqwest::Client::new();
     let reload = app.url("/-/reload");
     for _ in 0..2 {
@@ -251,8 +212,8 @@ async fn release(held: &Held, mut scrapes: tokio::task::JoinSet<u16>) -> Vec<u16
 async fn a_burst_of_scrapes_past_the_request_cap_and_the_rate_limit_cannot_fail_a_liveness_probe() {
     // Pins what the exemption is for (it shipped untested): a burst of scrapes must not get a
     // probe a 503 or a 429, and the pod restarted.
-    let scratch = Scratch::new("burst");
-    let (base, held, mut arrivals, shutdown) = gated(scratch.web_config(&rate_limit(3)), 2).await;
+    let (_dir, path) = write_web_config("web.yml", &rate_limit(3));
+    let (base, held, mut arrivals, shutdown) = gated(path, 2).await;
     let client = reqwest::Client::new();
     let (get, head) = (reqwest::Method::GET, reqwest::Method::HEAD);
     let scrapes = hold_scrapes(&base, 2, None, &mut arrivals).await;
@@ -294,9 +255,9 @@ async fn a_burst_of_scrapes_past_the_request_cap_and_the_rate_limit_cannot_fail_
 
 #[tokio::test]
 async fn a_probe_with_verified_credentials_is_exempt_and_one_with_wrong_credentials_is_not() {
-    let scratch = Scratch::new("verified");
     let text = format!("{}{}", users("wonderland"), rate_limit(3));
-    let (base, held, mut arrivals, shutdown) = gated(scratch.web_config(&text), 2).await;
+    let (_dir, path) = write_web_config("web.yml", &text);
+    let (base, held, mut arrivals, shutdown) = gated(path, 2).await;
     let client = reqwest::Client::new();
     let get = reqwest::Method::GET;
     let (alice, wrong) = (Some(("alice", "wonderland")), Some(("alice", "queen")));

@@ -315,6 +315,28 @@ where
     .await
 }
 
+/// A web config file `name` holding `text`, in a scratch folder that goes with the guard.
+pub fn write_web_config(name: &str, text: &str) -> (TempDir, PathBuf) {
+    let dir = scratch_dir("webcfg");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write the web config");
+    (dir, path)
+}
+
+/// The status of `method url`, as `user:password` when given.
+pub async fn status(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    credentials: Option<(&str, &str)>,
+) -> u16 {
+    let mut request = client.request(method, url);
+    if let Some((user, password)) = credentials {
+        request = request.basic_auth(user, Some(password));
+    }
+    request.send().await.expect("an answer").status().as_u16()
+}
+
 /// A loopback port free right now, for tools that must be told their port. (A small race with
 /// other processes is accepted: these are test tools on loopback.)
 pub fn free_port() -> u16 {

@@ -18,7 +18,7 @@ use tempfile::TempDir;
 
 use crate::helpers::{
     config, eventually_some, exporter, scratch_dir, serve_on_loopback, spawn_app, spawn_sim,
-    Running, TestApp, SECRET,
+    status, write_web_config, Running, TestApp, SECRET,
 };
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate (SAN `scraper`), as PEM
@@ -157,13 +157,6 @@ fn check_web_config(path: &std::path::Path) -> std::process::Output {
 }
 
 /// `text` written to a file `name` in a folder of its own; the folder goes when the guard drops.
-fn write_web_config(name: &str, text: &str) -> (TempDir, PathBuf) {
-    let dir = scratch_dir("webcfg");
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).expect("write");
-    (dir, path)
-}
-
 #[tokio::test]
 async fn basic_auth_guards_every_endpoint_and_reloads_when_the_file_changes() {
     let alice = bcrypt::hash("wonderland", 4).expect("hash");
@@ -224,14 +217,7 @@ async fn basic_auth_guards_every_endpoint_and_reloads_when_the_file_changes() {
 
 /// The status of a GET of `url` with basic-auth credentials.
 async fn status_as(client: &reqwest::Client, url: &str, user: &str, password: &str) -> u16 {
-    client
-        .get(url)
-        .basic_auth(user, Some(password))
-        .send()
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
+    status(client, reqwest::Method::GET, url, Some((user, password))).await
 }
 
 fn app_web(app: &TestApp) -> Arc<LiveWebConfig> {
