@@ -132,10 +132,7 @@ impl Prometheus {
     }
 
     pub fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        super::common::process::stop(&mut self.child);
     }
 }
 

@@ -582,9 +582,11 @@ pub fn metric_names(expr: &str) -> Vec<String> {
 // ---- external tools ----------------------------------------------------------------------
 
 /// How to install each external tool the tests drive; `.ci/run` installs all of them.
-const INSTALL_HINTS: [(&str, &str); 9] = [
+const INSTALL_HINTS: [(&str, &str); 11] = [
     ("chromium", "apt-get install chromium"),
     ("jsonnet", "apt-get install jsonnet"),
+    ("jsonnetfmt", "apt-get install jsonnet"),
+    ("systemd-socket-activate", "apt-get install systemd"),
     ("promtool", "apt-get install prometheus"),
     ("prometheus", "apt-get install prometheus"),
     ("docker-compose", "apt-get install docker-compose"),
