@@ -38,7 +38,7 @@ pub struct StrategyCost {
     pub repair_requests_per_session: u64,
     /// The shortest `--poll.interval`, in whole seconds, at which polls and resyncs together
     /// stay within the budget; `None` when resyncs alone exceed it.
-    pub shortest_interval_seconds: Option<u64>,
+    pub shortest_interval_seconds: u64,
     /// Whether the strategy's numbers would be exact on this API (not when it ignores filters).
     pub exact: bool,
 }
@@ -82,7 +82,7 @@ impl Costs {
             repage_requests_per_poll: if resync > 0 { slice } else { 0 },
             repair_requests_per_session: if resync > 0 { repair } else { 0 },
             // No resync burst to make room for: the re-page is in every poll's requests.
-            shortest_interval_seconds: shortest_interval(requests, 0, 0.0, budget_per_second),
+            shortest_interval_seconds: shortest_interval(requests, budget_per_second),
             exact,
         };
         let strategies = vec![
@@ -113,17 +113,13 @@ impl Costs {
     pub fn note_on_interval(&self, settings: &Settings) -> Option<String> {
         let cost = self.of_strategy(settings.strategy)?;
         let interval = settings.poll_interval.as_secs();
-        match cost.shortest_interval_seconds {
-            Some(shortest) if shortest <= interval => None,
-            Some(shortest) => Some(format!(
+        let shortest = cost.shortest_interval_seconds;
+        (shortest > interval).then(|| {
+            format!(
                 "--poll.interval {}s is shorter than `{}` needs at {}/s: at least {shortest}s",
                 interval, cost.strategy, self.budget_per_second
-            )),
-            None => Some(format!(
-                "`{}`'s resyncs alone exceed {}/s: lengthen --poll.resync-interval",
-                cost.strategy, self.budget_per_second
-            )),
-        }
+            )
+        })
     }
 }
 
@@ -137,20 +133,10 @@ fn repage_slice(settings: &Settings, active: u64) -> u64 {
     }
 }
 
-/// The shortest interval at which `requests` per poll plus `resync` requests per
-/// `resync_every` seconds (`0`: never) fit in `rate` requests a second, in whole seconds (at
-/// least 1).
-fn shortest_interval(requests: u64, resync: u64, resync_every: f64, rate: f64) -> Option<u64> {
-    let resyncs = if resync_every > 0.0 {
-        resync as f64 / resync_every.max(1.0)
-    } else {
-        0.0
-    };
-    let left = rate - resyncs;
-    if left <= 0.0 {
-        return None;
-    }
-    Some(((requests as f64 / left).ceil() as u64).max(1))
+/// The shortest interval at which `requests` per poll fit in `rate` requests a second, in
+/// whole seconds (at least 1).
+fn shortest_interval(requests: u64, rate: f64) -> u64 {
+    ((requests as f64 / rate).ceil() as u64).max(1)
 }
 
 #[cfg(test)]
@@ -189,13 +175,13 @@ mod tests {
         assert_eq!(requests, [10_000, 515, 28, 28]);
         let filter = costs.of_strategy(Strategy::Filter).expect("filter");
         assert_eq!(filter.seconds_per_poll, 103.0);
-        assert_eq!(filter.shortest_interval_seconds, Some(103));
+        assert_eq!(filter.shortest_interval_seconds, 103);
         // No daily burst of 500: a slice of 44 sessions (one page) a poll keeps the resync
         // interval, and the 28 requests fit in 6 s at 5/s.
         let auto = costs.of_strategy(Strategy::Auto).expect("auto");
         assert_eq!(auto.resync_requests, 500);
         assert_eq!(auto.repage_requests_per_poll, 1);
-        assert_eq!(auto.shortest_interval_seconds, Some(6));
+        assert_eq!(auto.shortest_interval_seconds, 6);
         // One wrong session among 50,000: the whole range's count, nine halvings of one count
         // each, and a page (poller/locating.rs).
         assert_eq!(auto.repair_requests_per_session, 11);
@@ -219,13 +205,13 @@ mod tests {
     }
 
     #[test]
-    fn resyncs_beyond_the_budget_leave_no_interval() {
-        assert_eq!(shortest_interval(25, 20_000, 3600.0, 5.0), None);
-        assert_eq!(shortest_interval(0, 0, 3600.0, 5.0), Some(1));
+    fn a_poll_fits_in_the_shortest_interval_at_the_rate() {
+        assert_eq!(shortest_interval(25, 5.0), 5);
         assert_eq!(
-            shortest_interval(25, 20_000, 0.0, 5.0),
-            Some(5),
-            "0: no scheduled resync"
+            shortest_interval(26, 5.0),
+            6,
+            "a second started counts whole"
         );
+        assert_eq!(shortest_interval(0, 5.0), 1, "never under a second");
     }
 }

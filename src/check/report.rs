@@ -137,9 +137,7 @@ fn cost_table(out: &mut String, costs: &super::Costs) {
         "strategy", "requests", "time", "re-page", "repair per session", "shortest interval"
     );
     for cost in &costs.strategies {
-        let shortest = cost
-            .shortest_interval_seconds
-            .map_or("none".to_owned(), |s| format!("{s}s"));
+        let shortest = format!("{}s", cost.shortest_interval_seconds);
         let exact = if cost.exact { "" } else { "  (inexact here)" };
         let _ = writeln!(
             out,
