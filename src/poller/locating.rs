@@ -32,7 +32,13 @@ use std::collections::HashMap;
 /// The most pieces one range is cut into at once.
 pub(super) const MAX_PIECES: u64 = 16;
 
-/// Requests to re-page `sessions` sessions at `page_size`: a walk ends on a short page.
+/// Requests to walk `sessions` sessions at `page_size` (0 counts as 1): a walk ends on a short
+/// page. What a repair, a resync and a catch-up each price a walk at.
+pub(super) fn pages(sessions: u64, page_size: u32) -> u64 {
+    sessions / u64::from(page_size.max(1)) + 1
+}
+
+/// [`pages`] for the model's fractional ranges.
 fn repage_cost(sessions: f64, page_size: f64) -> f64 {
     (sessions / page_size).floor() + 1.0
 }

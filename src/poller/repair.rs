@@ -81,7 +81,6 @@ pub(super) async fn repair(
     (budget, whole_pages): (u64, u64),
 ) -> anyhow::Result<Located> {
     let start = pager.attempts();
-    let page_size = u64::from(pager.page_size().max(1));
     let mut repaired = Repaired::default();
     let mut work = differing;
     let mut index = CreatedIndex::of(set);
@@ -91,7 +90,7 @@ pub(super) async fn repair(
         if held == counted {
             continue;
         }
-        let pages = held.max(counted) / page_size + 1;
+        let pages = locating::pages(held.max(counted), pager.page_size());
         // A range of at most `whole_pages` pages is re-paged whole, whatever the model says.
         let pieces = (pages > whole_pages)
             .then(|| {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::super::counts::Counts;
+use super::super::locating::pages;
 use super::super::repair::{RepairReason, Repaired};
 use super::super::PollSettings;
 use super::seen::Seen;
@@ -152,8 +153,7 @@ impl Incremental {
             .counts(&queries)
             .await
             .context("counting the sessions changed since the watermark")?;
-        let page_size = u64::from(pager.page_size().max(1));
-        let needed: u64 = changed.iter().map(|n| n / page_size + 1).sum();
+        let needed: u64 = changed.iter().map(|&n| pages(n, pager.page_size())).sum();
         let budget = super::poll_budget(settings.interval);
         let allowance = budget.saturating_sub(spent + 2 + AFTER_CHANGES).max(2);
         Ok(catch_up_until(from_s, now_s, needed, allowance))

@@ -3,7 +3,7 @@
 //! counted, cut and re-paged is [`super::super::repair`]'s.
 
 use super::super::counts::Counts;
-use super::super::locating::locating_cost;
+use super::super::locating::{locating_cost, pages};
 use super::super::repair::{self, polls_in, Located, Repaired};
 use super::super::PollSettings;
 use super::Incremental;
@@ -13,7 +13,7 @@ use crate::corbado::Pager;
 /// The most requests a repair may spend: what re-paging every active session (a resync)
 /// would cost. A repair that would need more stops there, and a resync follows.
 pub(super) fn repair_budget(active: u64, page_size: u32) -> u64 {
-    active / u64::from(page_size.max(1)) + 1
+    pages(active, page_size)
 }
 
 /// Whether locating a difference that costs `cost` requests (by the model of
